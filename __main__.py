@@ -1,0 +1,3 @@
+from memgym.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Memory bank, operations, retrieval, conversation data and the environments."""

@@ -1,0 +1,1 @@
+"""Memory-manager policies, answer agents and generation backends."""

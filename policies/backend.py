@@ -1,0 +1,41 @@
+"""The generation-backend interface: a batch of chat prompts in, texts (and token ids, log-probs) out.
+
+Backends (transformers, vLLM, an OpenAI-compatible HTTP endpoint) implement :class:`GenerationBackend`;
+policies, answer agents, the LLM judge and the trainers call only this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+#: A chat prompt: a list of ``{"role": ..., "content": ...}`` messages.
+ChatPrompt = list[dict[str, str]]
+
+
+@dataclass
+class SamplingParams:
+    max_new_tokens: int = 256
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Generation:
+    """One completion. Token ids and log-probs are filled by backends that can (trainers need them)."""
+
+    text: str
+    prompt_token_ids: list[int] | None = None
+    token_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    finish_reason: str | None = None
+
+
+@runtime_checkable
+class GenerationBackend(Protocol):
+    """Anything that turns a batch of chat prompts into one :class:`Generation` per prompt."""
+
+    def generate(self, prompts: list[ChatPrompt], params: SamplingParams | None = None) -> list[Generation]:
+        ...

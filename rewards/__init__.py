@@ -1,0 +1,1 @@
+"""QA metrics, the LLM judge, shaping terms and their composition."""

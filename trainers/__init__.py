@@ -1,0 +1,1 @@
+"""Rollout collection, GRPO, PPO, supervised warm start and RLlib."""
