@@ -176,7 +176,8 @@ class MemoryBank:
             return self._update(op)
         if op.kind == "DELETE":
             return self._delete(op)
-        return self._refuse(op, "missing_id", f"unknown operation kind {op.kind!r}")
+        return self._refuse(op, "unknown_kind",
+                            f"unknown operation kind {op.kind!r}; use ADD, UPDATE, DELETE or NOOP")
 
     def _add(self, op: Operation) -> OpResult:
         tier = op.tier or self.default_tier
@@ -187,17 +188,18 @@ class MemoryBank:
                                 f"tier {tier!r} holds one block; rewrite it with UPDATE instead of ADD")
         if (error := self._check_text(op)) is not None:
             return error
-        tokens = self.token_counter(op.text)  # type: ignore[arg-type]
+        text = op.text.strip()  # type: ignore[union-attr]
+        tokens = self.token_counter(text)
         if (error := self._check_capacity(op, 1, tokens)) is not None:
             return error
         entry = MemoryEntry(
-            id=f"{self.id_prefix}{self._next_id}", text=op.text.strip(), tier=tier,  # type: ignore[union-attr]
+            id=f"{self.id_prefix}{self._next_id}", text=text, tier=tier,
             timestamp=op.timestamp, provenance=tuple(op.provenance),
             created_step=self.step, updated_step=self.step,
         )
         self._next_id += 1
         self._entries[entry.id] = entry
-        self._tokens += self.token_counter(entry.text)
+        self._tokens += tokens
         self._emit("add", entry)
         return OpResult(op=op, ok=True, id=entry.id)
 
@@ -223,6 +225,8 @@ class MemoryBank:
         if (error := self._check_text(op)) is not None:
             return error
         new_text = op.text.strip()  # type: ignore[union-attr]
+        if new_text == entry.text:
+            return self._refuse(op, "unchanged", f"memory {entry.id!r} already says exactly this")
         delta = self.token_counter(new_text) - self.token_counter(entry.text)
         if (error := self._check_capacity(op, 0, max(delta, 0))) is not None:
             return error
@@ -254,10 +258,17 @@ class MemoryBank:
     def restore(self, state: BankState) -> None:
         """Replace the content with a snapshot (listeners get a "reset" event)."""
         self._entries = {e.id: _copy.deepcopy(e) for e in state.entries}
-        self._next_id = state.next_id
+        self._next_id = max(state.next_id, self._first_free_number())
         self.step = state.step
         self._tokens = sum(self.token_counter(e.text) for e in self._entries.values())
         self._emit("reset", None)
+
+    def _first_free_number(self) -> int:
+        """One past the highest ``{prefix}{n}`` id held, so restored states never hand out an id twice."""
+        numbers = [int(i[len(self.id_prefix):]) for i in self._entries
+                   if i.startswith(self.id_prefix) and i[len(self.id_prefix):].isascii()
+                   and i[len(self.id_prefix):].isdigit()]
+        return max(numbers, default=0) + 1
 
     def copy(self) -> MemoryBank:
         """An independent bank with the same settings and content, without listeners."""

@@ -18,6 +18,7 @@ OpErrorCode = Literal[
     "capacity_tokens",
     "missing_id",
     "unchanged",
+    "unknown_kind",
 ]
 
 

@@ -1,0 +1,238 @@
+"""Generation with a transformers model in this process: CPU tests, the quickstart, and small GPU runs.
+
+Prompts are rendered with the tokenizer's chat template, left-padded into batches of ``batch_size``
+and decoded with ``model.generate``. Each :class:`Generation` carries the prompt token ids, the sampled
+token ids and their log-probs under the model's own distribution (raw logits, before temperature and
+top-p, the same as vLLM's default ``raw_logprobs``), which is what the trainers compare against.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from memgym.errors import ConfigError
+from memgym.policies.backend import ChatPrompt, Generation, SamplingParams
+from memgym.policies.backends._common import (
+    check_params,
+    check_prompts,
+    cut_at_stop,
+    encode_chats,
+    load_chat_template,
+)
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+
+class TransformersBackend:
+    """A :class:`~memgym.policies.backend.GenerationBackend` over ``transformers`` ``generate``.
+
+    Args:
+        model: A model directory (or hub id, when online), or a loaded ``PreTrainedModel``. ``None`` uses
+            the prepared default model (:func:`memgym.policies.models.default_model_path`).
+        tokenizer: Needed when ``model`` is an object; loaded from the directory otherwise.
+        device: Where to run; ``None`` leaves a passed model where it is.
+        dtype: ``"float32"``, ``"bfloat16"``, a ``torch.dtype`` or ``"auto"``; ``None`` keeps the default.
+        adapter: Directory of a LoRA adapter (peft) to apply on top of ``model``.
+        batch_size: Prompts per ``generate`` call; 1 decodes one prompt at a time.
+        chat_template: Jinja text, or the path of a ``.jinja`` file, used instead of the tokenizer's.
+        return_logprobs: Keep the per-step logits to report log-probs (costs memory: steps x batch x vocab).
+
+    Seeds: with ``SamplingParams.seed`` set, the same prompts, params and ``batch_size`` give the same
+    completions; the seed drives a forked torch RNG, so the global RNG state is left as it was.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | PreTrainedModel | None = None,
+        tokenizer: PreTrainedTokenizerBase | str | None = None,
+        *,
+        device: str | torch.device | None = "cpu",
+        dtype: str | torch.dtype | None = None,
+        adapter: str | Path | None = None,
+        batch_size: int = 16,
+        chat_template: str | Path | None = None,
+        return_logprobs: bool = True,
+    ) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if model is None:
+            from memgym.policies.models import default_model_path
+
+            model = default_model_path()
+        if isinstance(model, (str, Path)):
+            kwargs = {"dtype": dtype} if dtype is not None else {}
+            tokenizer = tokenizer if tokenizer is not None else str(model)
+            model = AutoModelForCausalLM.from_pretrained(str(model), **kwargs)
+        elif tokenizer is None:
+            raise ConfigError("TransformersBackend: pass tokenizer= when model is a loaded model object")
+        elif dtype is not None and dtype != "auto":
+            model = model.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype)
+        if isinstance(tokenizer, (str, Path)):
+            tokenizer = AutoTokenizer.from_pretrained(str(tokenizer))
+        if adapter is not None:
+            model = _apply_adapter(model, adapter)
+        if device is not None:
+            model = model.to(device)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.chat_template = load_chat_template(chat_template)
+        self.return_logprobs = return_logprobs
+        self.pad_token_id = _pad_token_id(tokenizer)
+        self.eos_token_ids = _eos_token_ids(model, tokenizer)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def generate(self, prompts: list[ChatPrompt], params: SamplingParams | None = None) -> list[Generation]:
+        """Generate one completion per chat prompt, in the order given."""
+        params = check_params(params)
+        check_prompts(prompts)
+        if not prompts:
+            return []
+        encoded = encode_chats(self.tokenizer, prompts, self.chat_template)
+        # Longest first: similar lengths share a batch (less padding) and memory errors show up at once.
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        results: list[Generation | None] = [None] * len(encoded)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for batch_no, start in enumerate(range(0, len(order), self.batch_size)):
+                rows = order[start : start + self.batch_size]
+                seed = None if params.seed is None else params.seed + batch_no
+                outputs = self._generate_batch([encoded[i] for i in rows], params, seed)
+                for i, generation in zip(rows, outputs, strict=True):
+                    results[i] = generation
+        finally:
+            self.model.train(was_training)
+        return results  # type: ignore[return-value]
+
+    def _generate_batch(
+        self, batch: list[list[int]], params: SamplingParams, seed: int | None
+    ) -> list[Generation]:
+        from transformers import GenerationConfig
+
+        device = self.device
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, ids in enumerate(batch):  # left padding: every prompt ends where generation starts
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, width - len(ids) :] = 1
+        sample = params.temperature > 0
+        config = GenerationConfig(
+            max_new_tokens=params.max_new_tokens,
+            do_sample=sample,
+            temperature=params.temperature if sample else None,
+            top_p=params.top_p if sample else None,
+            top_k=0 if sample else None,  # SamplingParams has no top-k; transformers would default to 50
+            eos_token_id=self.eos_token_ids,
+            pad_token_id=self.pad_token_id,
+            return_dict_in_generate=True,
+            output_logits=self.return_logprobs,
+        )
+        stop_kwargs = {"stop_strings": list(params.stop), "tokenizer": self.tokenizer} if params.stop else {}
+        cuda = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda, enabled=seed is not None), torch.inference_mode():
+            if seed is not None:
+                torch.manual_seed(seed)
+            out = self.model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=attention_mask.to(device),
+                generation_config=config,
+                **stop_kwargs,
+            )
+        completions = out.sequences[:, width:].cpu()
+        logprobs = _sampled_logprobs(out.logits, completions) if self.return_logprobs else None
+        return [
+            self._finish(
+                batch[row], completions[row].tolist(), None if logprobs is None else logprobs[row], params
+            )
+            for row in range(len(batch))
+        ]
+
+    def _finish(
+        self, prompt_ids: list[int], tokens: list[int], logprobs: list[float] | None, params: SamplingParams
+    ) -> Generation:
+        """Trim one row at its end (EOS or stop string) and decode it.
+
+        Token ids keep the EOS and the tokens that spelled a stop string (the model sampled them; trainers
+        need them), while the text leaves both out, as vLLM and OpenAI do.
+        """
+        finish = "length"
+        end = next((i for i, t in enumerate(tokens) if t in self.eos_token_ids), None)
+        body = tokens if end is None else tokens[:end]
+        if end is not None:
+            tokens, finish = tokens[: end + 1], "stop"
+        text = self.tokenizer.decode(body, skip_special_tokens=True)
+        if params.stop:
+            text, hit = cut_at_stop(text, params.stop)
+            if hit:
+                keep = _tokens_until_stop(self.tokenizer, body, params.stop)
+                tokens, finish = body[:keep], "stop"
+        return Generation(
+            text=text,
+            prompt_token_ids=list(prompt_ids),
+            token_ids=tokens,
+            logprobs=None if logprobs is None else logprobs[: len(tokens)],
+            finish_reason=finish,
+        )
+
+
+def _sampled_logprobs(step_logits: tuple[torch.Tensor, ...], tokens: torch.Tensor) -> list[list[float]]:
+    """Log-softmax of the raw logits at each step, read at the token that was sampled there."""
+    columns = [
+        torch.log_softmax(logits.float().cpu(), dim=-1).gather(1, tokens[:, t : t + 1])
+        for t, logits in enumerate(step_logits)
+    ]
+    return torch.cat(columns, dim=1).tolist()
+
+
+def _tokens_until_stop(tokenizer: Any, tokens: list[int], stop: list[str]) -> int:
+    """Fewest leading tokens whose text already contains a stop string (binary search: containment grows)."""
+    lo, hi = 1, len(tokens)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cut_at_stop(tokenizer.decode(tokens[:mid], skip_special_tokens=True), stop)[1]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _pad_token_id(tokenizer: Any) -> int:
+    if tokenizer.pad_token_id is not None:
+        return int(tokenizer.pad_token_id)
+    if tokenizer.eos_token_id is not None:
+        return int(tokenizer.eos_token_id)
+    return 0
+
+
+def _eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Every id that ends a turn: the model's generation config and the tokenizer may each name one."""
+    ids: list[int] = []
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for value in (configured, tokenizer.eos_token_id):
+        for token_id in value if isinstance(value, (list, tuple)) else [value]:
+            if token_id is not None and int(token_id) not in ids:
+                ids.append(int(token_id))
+    return ids
+
+
+def _apply_adapter(model: Any, adapter: str | Path) -> Any:
+    from peft import PeftModel
+
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise ConfigError(
+            f"adapter directory {adapter} has no adapter_config.json (save it with save_pretrained)"
+        )
+    return PeftModel.from_pretrained(model, str(adapter))

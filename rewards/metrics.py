@@ -1,0 +1,332 @@
+"""QA metrics: exact match, SQuAD token F1, LoCoMo's official F1, BLEU-1, and abstention detection.
+
+Every metric is a pure function of a prediction and its accepted answer(s) returning a float in [0, 1];
+:func:`score_answers` scores a batch against :class:`~memgym.envs.episode.Question` objects so that
+category rules apply.
+
+The abstention rule
+    A question whose accepted answer is :data:`~memgym.envs.episode.ABSTAIN_ANSWER` ("not mentioned")
+    asks about something the conversation never stated or retracted. Any prediction that *says* the
+    information is not known counts as correct, whatever its wording ("I don't know", "No information
+    about that"), and any other prediction as wrong. So under EM, F1 and BLEU-1 such a question scores
+    exactly 1.0 or 0.0: a partial overlap with the words "not mentioned" earns nothing.
+    :func:`score_answers` also treats LoCoMo's category 5 ("adversarial") this way, because its gold
+    text in the released data is a distractor, not an answer.
+
+nltk (stemming, BLEU) is imported on first use: importing it takes seconds and ``import memgym.rewards``
+should not.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections import Counter
+from collections.abc import Callable, Sequence
+from functools import cache, lru_cache
+
+from memgym.envs.episode import ABSTAIN_ANSWER, Question
+from memgym.errors import ConfigError, DatasetError
+
+__all__ = [
+    "LOCOMO_CATEGORIES",
+    "METRICS",
+    "bleu1",
+    "exact_match",
+    "is_abstention",
+    "locomo_category",
+    "locomo_f1",
+    "make_qa_reward",
+    "normalize_answer",
+    "score_answers",
+    "token_f1",
+]
+
+_PUNCTUATION = frozenset(string.punctuation)
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+# LoCoMo's evaluation also drops "and" with the articles (task_eval/evaluation.py).
+_LOCOMO_ARTICLES = re.compile(r"\b(a|an|the|and)\b")
+
+#: LoCoMo's category numbers by the names the loaders use (1 multi-hop, ..., 5 adversarial).
+LOCOMO_CATEGORIES: dict[str, int] = {
+    "multi-hop": 1,
+    "temporal": 2,
+    "open-domain": 3,
+    "single-hop": 4,
+    "adversarial": 5,
+}
+
+# Phrases that say "the information is not known". Hand-written because no maintained library detects
+# abstentions; each pattern is a whole phrase so that "Paris, not London" is not an abstention.
+_ABSTENTION = re.compile(
+    r"\b("
+    r"not (been |ever |explicitly )?(mentioned|stated|specified|known|available|provided|given|"
+    r"discussed|said|shared|disclosed|recorded)"
+    r"|\w+n't (been |ever )?(mentioned|stated|specified|known|available|provided|given|discussed|said)"
+    r"|not ((found|present|stored|included) )?in (the |my |your )?(memory|memories|conversation|context)"
+    r"|never (been )?(mentioned|stated|said|discussed|shared|told)"
+    r"|no (information|info|mention|record|records|data|details|evidence|answer|memory|memories)"
+    r"|(not|insufficient) (enough |sufficient )?(information|info|details|context)"
+    r"|(unknown|unanswerable|undetermined)"
+    r"|(do not|don't|does not|doesn't|did not|didn't) (know|mention|say|specify|state)"
+    r"|(i|we) (do not|don't|did not|didn't|cannot|can't) (remember|recall)"
+    r"|(cannot|can't|can not|could not|couldn't|unable to) (be )?"
+    r"(determine|determined|answer|answered|find|found|tell|told|know|known|say|recall|infer|inferred)"
+    r")\b"
+)
+
+
+def normalize_answer(s: str) -> str:
+    """SQuAD's normalisation: lowercase, drop punctuation and articles, collapse whitespace.
+
+    >>> normalize_answer("The  Eiffel Tower!")
+    'eiffel tower'
+    """
+    s = "".join(ch for ch in s.lower() if ch not in _PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", s).split())
+
+
+def is_abstention(text: str) -> bool:
+    """Whether ``text`` says the answer is not known (not mentioned, no information, don't know, ...).
+
+    A phrase-level heuristic: it recognises common ways of declining to answer, including
+    :data:`~memgym.envs.episode.ABSTAIN_ANSWER` itself.
+
+    >>> is_abstention("That was not mentioned."), is_abstention("I don't know"), is_abstention("Paris")
+    (True, True, False)
+    """
+    return bool(_ABSTENTION.search(" ".join(text.lower().replace("\u2019", "'").split())))
+
+
+def _answer_list(answers: str | Sequence[str]) -> list[str]:
+    out = [answers] if isinstance(answers, str) else [str(a) for a in answers]
+    if not out:
+        raise DatasetError("there is no accepted answer to score against", field="answers")
+    return out
+
+
+def _is_abstain_gold(answer: str) -> bool:
+    return normalize_answer(answer) == normalize_answer(ABSTAIN_ANSWER)
+
+
+def _abstention_score(prediction: str, answers: list[str]) -> float | None:
+    """1.0/0.0 under the abstention rule when an accepted answer is ``ABSTAIN_ANSWER``, else ``None``."""
+    if any(_is_abstain_gold(a) for a in answers):
+        return 1.0 if is_abstention(prediction) else 0.0
+    return None
+
+
+def exact_match(prediction: str, answers: str | Sequence[str]) -> float:
+    """1.0 when the normalised prediction equals a normalised accepted answer (abstention rule applies).
+
+    >>> exact_match("the Eiffel tower.", ["Eiffel Tower", "Paris"])
+    1.0
+    """
+    answers = _answer_list(answers)
+    abstained = _abstention_score(prediction, answers)
+    if abstained is not None:
+        return abstained
+    pred = normalize_answer(prediction)
+    return max(float(pred == normalize_answer(a)) for a in answers)
+
+
+def _f1(pred_tokens: list[str], gold_tokens: list[str], *, empty_match: bool) -> float:
+    """Token-overlap F1. ``empty_match``: SQuAD scores two empty answers 1.0, LoCoMo scores them 0.0."""
+    if not pred_tokens or not gold_tokens:
+        return float(empty_match and pred_tokens == gold_tokens)
+    same = sum((Counter(pred_tokens) & Counter(gold_tokens)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred_tokens), same / len(gold_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def token_f1(prediction: str, answers: str | Sequence[str]) -> float:
+    """SQuAD's token F1 on normalised words, the best over accepted answers (abstention rule applies).
+
+    >>> round(token_f1("in Paris France", "Paris"), 4)  # P = 1/3, R = 1/1, F1 = 2*(1/3)/(4/3)
+    0.5
+    """
+    answers = _answer_list(answers)
+    abstained = _abstention_score(prediction, answers)
+    if abstained is not None:
+        return abstained
+    pred = normalize_answer(prediction).split()
+    return max(_f1(pred, normalize_answer(a).split(), empty_match=True) for a in answers)
+
+
+# ----------------------------------------------------------------------------- LoCoMo
+@cache
+def _porter():
+    from nltk.stem import PorterStemmer  # the same stemmer, in its default mode, as LoCoMo's evaluation
+
+    return PorterStemmer()
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    return _porter().stem(word)
+
+
+def _locomo_tokens(s: str) -> list[str]:
+    """LoCoMo's ``normalize_answer`` (drops commas, punctuation, articles and "and") then Porter stems."""
+    s = "".join(ch for ch in s.replace(",", "").lower() if ch not in _PUNCTUATION)
+    return [_stem(w) for w in _LOCOMO_ARTICLES.sub(" ", s).split()]
+
+
+def locomo_category(category: int | str) -> int | None:
+    """LoCoMo's category number for ``1``, ``"1"`` or a name such as ``"multi-hop"``; ``None`` if other."""
+    if isinstance(category, int):
+        return category if 1 <= category <= 5 else None
+    key = str(category).strip().lower().replace("_", "-").replace(" ", "-")
+    if key.isdigit():
+        return locomo_category(int(key))
+    return LOCOMO_CATEGORIES.get({"multihop": "multi-hop", "singlehop": "single-hop"}.get(key, key))
+
+
+def locomo_f1(prediction: str, answer: str, category: int | str) -> float:
+    """LoCoMo's official QA score (snap-research/locomo, ``task_eval/evaluation.py``).
+
+    - Words are normalised as LoCoMo does (its normaliser also drops commas and the word "and") and
+      Porter-stemmed (nltk), then scored by token F1; no common token scores 0.0, even two empty answers.
+    - Category 1 (multi-hop): prediction and gold are split on commas; each gold sub-answer takes its
+      best F1 against any predicted sub-answer, and the score is the mean over gold sub-answers.
+    - Category 3 (open-domain): only the gold text before the first ``;`` counts.
+    - Category 5 (adversarial): 1.0 when the prediction contains "no information available" or "not
+      mentioned" (case-insensitive), else 0.0; the gold text is ignored.
+
+    Deviation: the official script raises on any other category; here other categories (e.g. the
+    synthetic "counting") are scored like 2 and 4, except that a gold of ``ABSTAIN_ANSWER`` follows the
+    module's abstention rule.
+
+    >>> locomo_f1("Paris, London", "London, Rome, Paris", 1)  # sub-answers: 1, 0, 1 -> mean 2/3
+    0.6666666666666666
+    """
+    number = locomo_category(category)
+    if number == 5:
+        lowered = prediction.lower()
+        return float("no information available" in lowered or "not mentioned" in lowered)
+    if number is None and _is_abstain_gold(answer):
+        return 1.0 if is_abstention(prediction) else 0.0
+    if number == 3:
+        answer = answer.split(";")[0].strip()
+    if number == 1:
+        preds = [_locomo_tokens(p) for p in prediction.split(",")]
+        golds = [_locomo_tokens(g) for g in answer.split(",")]
+        return math.fsum(max(_f1(p, g, empty_match=False) for p in preds) for g in golds) / len(golds)
+    return _f1(_locomo_tokens(prediction), _locomo_tokens(answer), empty_match=False)
+
+
+# ----------------------------------------------------------------------------- BLEU-1
+@cache
+def _bleu():
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    return sentence_bleu, SmoothingFunction().method1
+
+
+def bleu1(prediction: str, answer: str | Sequence[str]) -> float:
+    """BLEU-1 as Mem0 reports it: nltk ``sentence_bleu``, weights (1, 0, 0, 0), smoothing method 1.
+
+    Tokens are the words of :func:`normalize_answer` (Mem0 tokenises with nltk's ``word_tokenize``,
+    which needs a data download and keeps punctuation as tokens). With several accepted answers the best
+    score counts, as for EM and F1. An empty prediction or answer scores 1.0 only if both are empty.
+
+    >>> round(bleu1("Paris", "Paris France"), 4)  # precision 1/1, brevity penalty exp(1 - 2/1)
+    0.3679
+    """
+    answers = _answer_list(answer)
+    abstained = _abstention_score(prediction, answers)
+    if abstained is not None:
+        return abstained
+    sentence_bleu, smoothing = _bleu()
+    hyp = normalize_answer(prediction).split()
+    best = 0.0
+    for a in answers:
+        ref = normalize_answer(a).split()
+        if not hyp or not ref:
+            score = float(hyp == ref)
+        else:
+            score = float(sentence_bleu([ref], hyp, weights=(1, 0, 0, 0), smoothing_function=smoothing))
+        best = max(best, score)
+    return best
+
+
+# ----------------------------------------------------------------------------- batches
+def _is_abstention_question(q: Question) -> bool:
+    return locomo_category(q.category) == 5 or any(_is_abstain_gold(a) for a in q.answers)
+
+
+def _score_one(metric: str, prediction: str, q: Question) -> float:
+    if metric == "locomo_f1":
+        return max(locomo_f1(prediction, a, q.category) for a in q.answers)
+    if _is_abstention_question(q):
+        return 1.0 if is_abstention(prediction) else 0.0
+    return METRICS[metric](prediction, q.answers)
+
+
+#: Metric names :func:`score_answers` accepts (the LLM judge needs a backend: see ``rewards.judge``).
+METRICS = {"em": exact_match, "f1": token_f1, "locomo_f1": locomo_f1, "bleu1": bleu1}
+
+
+def score_answers(
+    predictions: Sequence[str], questions: Sequence[Question], metrics: Sequence[str] = ("em", "f1", "bleu1")
+) -> list[dict[str, float]]:
+    """Score each prediction against its question's accepted answers, one dict of metric values each.
+
+    Categories apply: ``locomo_f1`` uses the question's category, and abstention questions (an accepted
+    answer of ``ABSTAIN_ANSWER``, or LoCoMo category 5) score 1.0/0.0 under EM, F1 and BLEU-1 by
+    whether the prediction abstains.
+
+    Raises:
+        ConfigError: a metric name is unknown, or the two lists differ in length.
+        DatasetError: a question has no accepted answer.
+    """
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ConfigError(
+            f"unknown metric(s) {unknown}; known: {', '.join(METRICS)} "
+            "(the LLM judge is rewards.judge.LLMJudge)"
+        )
+    if len(predictions) != len(questions):
+        raise ConfigError(f"{len(predictions)} predictions for {len(questions)} questions")
+    rows = []
+    for prediction, q in zip(predictions, questions, strict=True):
+        if not q.answers:
+            raise DatasetError("question has no accepted answer", record=q.id, field="answers")
+        text = "" if prediction is None else str(prediction)  # a missing answer scores as an empty one
+        rows.append({m: _score_one(m, text, q) for m in metrics})
+    return rows
+
+
+def make_qa_reward(metric: str = "f1") -> Callable[..., list[float]]:
+    """A TRL-style reward function ``f(completions, answers, category=None, **kwargs) -> list[float]``.
+
+    ``completions`` are strings or conversational completions (lists of messages, the last one's
+    ``content`` is scored); ``answers`` holds each row's accepted answers (a string or a list);
+    ``category`` (optional) is each row's question category, for ``locomo_f1`` and LoCoMo's category 5.
+    Other dataset columns arrive as keyword arguments, as in TRL, and are ignored.
+
+    >>> make_qa_reward("em")(["Lisbon", "Porto"], answers=[["lisbon"], "Lisbon"])
+    [1.0, 0.0]
+    """
+    if metric not in METRICS:
+        raise ConfigError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+
+    def reward(
+        completions: Sequence[str | list[dict[str, str]]],
+        answers: Sequence[str | Sequence[str]],
+        category: Sequence[int | str] | None = None,
+        **kwargs: object,
+    ) -> list[float]:
+        categories = list(category) if category is not None else ["single-hop"] * len(completions)
+        questions = [
+            Question(id=str(i), question="", answers=_answer_list(a), category=str(c))
+            for i, (a, c) in enumerate(zip(answers, categories, strict=True))
+        ]
+        texts = [c if isinstance(c, str) else (c[-1]["content"] if c else "") for c in completions]
+        return [row[metric] for row in score_answers(texts, questions, (metric,))]
+
+    reward.__name__ = f"qa_{metric}_reward"
+    return reward
