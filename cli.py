@@ -15,6 +15,11 @@ from memgym import __version__
 
 #: (subcommand, module that defines it). Add one line per subcommand.
 SUBCOMMANDS: tuple[tuple[str, str], ...] = (
+    ("models", "memgym.policies.models_cli"),
+    ("data", "memgym.envs.data.cli"),
+    ("bench", "memgym.policies.bench_cli"),
+    ("train", "memgym.trainers.cli"),
+    ("quickstart", "memgym.trainers.cli"),
 )
 
 

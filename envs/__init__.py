@@ -1,1 +1,60 @@
-"""Memory bank, operations, retrieval, conversation data and the environments."""
+"""Memory bank, operations, retrieval, conversation data and the environments.
+
+Importing this package registers memgym's environments with Gymnasium (lazy string entry points, no
+environment module is imported). The environment classes and helpers load on first attribute access.
+
+Example:
+    >>> import memgym.envs
+    >>> sorted(i for i in memgym.envs.list_envs() if i.startswith("memgym/"))
+    ['memgym/MemoryConstruct-v0', 'memgym/MemoryManager-v0', 'memgym/MemoryOverwrite-v0']
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from memgym.envs.registration import (
+    ENTRY_POINT_GROUP,
+    discover_plugins,
+    list_envs,
+    make,
+    register,
+    register_envs,
+)
+
+register_envs()
+
+# Public names that load their module on first access (keeps `import memgym.envs` light).
+_LAZY: dict[str, str] = {
+    "MemoryEnv": "memgym.envs.base",
+    "Unit": "memgym.envs.base",
+    "EnvState": "memgym.envs.base",
+    "AnswerRequest": "memgym.envs.answering",
+    "answer_pending": "memgym.envs.answering",
+    "step_batched": "memgym.envs.answering",
+    "MemoryManagerEnv": "memgym.envs.manager",
+    "MemoryConstructEnv": "memgym.envs.construct",
+    "MemoryOverwriteEnv": "memgym.envs.overwrite",
+    "check_env": "memgym.envs.checker",
+    "UnicodeText": "memgym.envs.spaces",
+    "ChatMessages": "memgym.envs.spaces",
+}
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "discover_plugins",
+    "list_envs",
+    "make",
+    "register",
+    "register_envs",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'memgym.envs' has no attribute {name!r}")

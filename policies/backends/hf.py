@@ -139,8 +139,9 @@ class TransformersBackend:
             pad_token_id=self.pad_token_id,
             return_dict_in_generate=True,
             output_logits=self.return_logprobs,
+            stop_strings=list(params.stop) or None,
         )
-        stop_kwargs = {"stop_strings": list(params.stop), "tokenizer": self.tokenizer} if params.stop else {}
+        stop_kwargs = {"tokenizer": self.tokenizer} if params.stop else {}  # stop strings need it
         cuda = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda, enabled=seed is not None), torch.inference_mode():
             if seed is not None:

@@ -1,0 +1,171 @@
+"""``memgym/MemoryManager-v0``: the Memory-R1 memory manager, one step per turn (or extracted fact).
+
+Memory-R1 (arXiv 2508.19828) trains a Memory Manager that, for each new fact, sees the related memories
+retrieved from the bank and emits ADD / UPDATE / DELETE / NOOP; a frozen Answer Agent answers questions
+from the bank, and the answer's exact match is the reward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from memgym.envs.base import MemoryEnv, Unit, check_choice, sentence_candidates
+from memgym.envs.episode import Episode, Question, Turn
+from memgym.errors import ConfigError
+
+MODES: tuple[str, ...] = ("episode", "single_step")
+BUILDERS: tuple[str, ...] = ("oracle", "add_all", "empty")
+
+
+class MemoryManagerEnv(MemoryEnv):
+    """Memory-R1 style: each step shows one new turn (or fact) and the ``top_k`` related memories.
+
+    **Description.** The policy decides how the memory changes with a set of ADD / UPDATE / DELETE /
+    NOOP operations, written as Mem0 / Memory-R1 JSON ``{"memory": [{"id", "text", "event"}]}`` (tool
+    calls are accepted too). What it writes is stamped with the turn's id (provenance) and session time.
+
+    **Episode modes.** ``mode="episode"``: the whole conversation is one episode, one step per turn.
+    ``mode="single_step"``: Memory-R1's training tuples: reset picks a turn (``options={"turn_id": ...}``
+    or sampled with ``self.np_random``) among those that complete the evidence of some question, builds
+    the bank from the earlier turns with ``builder``, and the single step is scored by the questions tied
+    to that turn (those whose last evidence turn it is). Use :meth:`spawn` to score G sampled actions
+    from the same state.
+
+    **Action Space / Observation Space / Rewards / info.** See :class:`~memgym.envs.base.MemoryEnv`.
+    Structured ``content`` indexes the candidate texts ``"Speaker: turn"`` and its sentences.
+
+    **Starting State.** An empty bank (episode mode) or the builder's bank (single-step mode).
+
+    **Episode End.** After the last turn (episode mode) or after the one step (single-step mode).
+
+    Args:
+        episodes: the episode source (see :class:`~memgym.envs.base.MemoryEnv`).
+        mode: ``"episode"`` or ``"single_step"``.
+        builder: how single-step mode builds the bank from the earlier turns: ``"oracle"`` (replay the
+            synthetic oracle labels), ``"add_all"`` (ADD every earlier turn), ``"empty"``, or a policy:
+            a callable mapping this environment's observation to an action.
+        extractor: optional fact extraction, ``Turn -> list[str]``: each fact becomes its own step.
+        **kwargs: the base class's arguments.
+
+    Version History:
+        v0: initial version.
+    """
+
+    final_system_prompt = "You manage the long-term memory of a conversation (Memory-R1 memory manager)."
+
+    def __init__(
+        self,
+        episodes: Any = "synthetic",
+        *,
+        mode: str = "episode",
+        builder: str | Callable[[Any], Any] = "oracle",
+        extractor: Callable[[Turn], list[str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        check_choice("mode", mode, MODES)
+        if not callable(builder):
+            check_choice("builder", builder, BUILDERS)
+        self.mode, self.builder, self.extractor = mode, builder, extractor
+        super().__init__(episodes, **kwargs)
+
+    # ------------------------------------------------------------------ steps
+    def _build_units(self, episode: Episode) -> list[Unit]:
+        units: list[Unit] = []
+        for session in episode.sessions:
+            for turn in session.turns:
+                facts = self.extractor(turn) if self.extractor is not None else [turn.text]
+                for j, fact in enumerate(facts):
+                    units.append(
+                        Unit(
+                            index=len(units),
+                            id=turn.id if len(facts) == 1 else f"{turn.id}#{j + 1}",
+                            turns=(turn,),
+                            text=fact,
+                            date_time=session.date_time,
+                            n_tokens=len(fact.split()),
+                        )
+                    )
+        return units
+
+    def _candidates(self, unit: Unit) -> tuple[str, ...]:
+        turn = unit.turns[0]
+        return sentence_candidates([Turn(turn.id, turn.speaker, unit.text)], self.n_candidates)
+
+    def _messages(self, unit: Unit, shown: list) -> list[dict[str, str]]:
+        from memgym.envs.prompts import manager_messages
+
+        return manager_messages(unit.text, unit.turns[0].speaker, unit.date_time, shown, self.bank)
+
+    # ------------------------------------------------------------------ single-step mode
+    def _start(self, index: int, options: dict) -> None:
+        if self.mode == "episode":
+            return super()._start(index, options)
+        turn_id = options.pop("turn_id", None)
+        if options:
+            raise ConfigError(f"unknown reset option(s) {sorted(options)}; known: episode_index, turn_id")
+        episode, units = self.episodes[index], self._units_for(index)
+        tied = tied_questions(episode)
+        if turn_id is None:
+            choices = list(dict.fromkeys(u.turns[0].id for u in units if u.turns[0].id in tied))
+            if not choices:
+                raise ConfigError(
+                    f"episode {episode.id!r} has no question with evidence turns; "
+                    "single_step mode scores a turn by the questions its evidence ties to it"
+                )
+            turn_id = choices[int(self.np_random.integers(len(choices)))]
+        elif turn_id not in tied:
+            raise ConfigError(
+                f"turn {turn_id!r} of episode {episode.id!r} completes no question's evidence; "
+                f"such turns are: {', '.join(sorted(tied)[:10])}"
+            )
+        first = next(i for i, u in enumerate(units) if u.turns[0].id == turn_id)
+        target = [replace(u, index=i) for i, u in enumerate(u for u in units if u.turns[0].id == turn_id)]
+        self.bank.restore(self._empty_bank)
+        self._build_bank(index, units[:first])
+        slot_ids = self._progress.extra.get("slot_ids", {}) if self._progress else {}
+        progress = self._new_progress(index, target)
+        progress.points = {len(target) - 1: tied[turn_id]}
+        progress.extra["slot_ids"] = slot_ids
+        self._progress = progress
+
+    def _build_bank(self, index: int, before: list[Unit]) -> None:
+        """Fill the (empty) bank from the units before the target turn, with ``self.builder``."""
+        self._progress = self._new_progress(index, before) if before else None
+        if not before or self.builder == "empty":
+            return
+        if self.builder == "oracle":
+            from memgym.envs.data.oracle import replay_oracle
+
+            slot_ids: dict[str, str] = {}
+            replay_oracle(self.episodes[index], self.bank, until=before[-1].turns[0].id, slot_ids=slot_ids)
+            self._progress.extra["slot_ids"] = slot_ids  # type: ignore[union-attr]
+            return
+        if self.builder == "add_all":
+            from memgym.envs.operations import Operation
+
+            self.bank.apply([self._stamp(Operation.add(self._candidates(u)[0]), u) for u in before])
+            return
+        p = self._progress
+        for unit in before:  # a builder policy: step through the earlier turns without answering
+            action = self.builder(self._observe())  # type: ignore[operator]
+            ops, _, error, _ = self._decode(action, unit)
+            if error is None and ops:
+                self.bank.apply([self._stamp(op, unit) for op in ops])
+            p.cursor += 1  # type: ignore[union-attr]
+
+
+def tied_questions(episode: Episode) -> dict[str, list[Question]]:
+    """Map a turn id to the questions whose evidence it completes (their latest evidence turn).
+
+    After that turn every fact such a question needs has been stated, so the memory right after the
+    step can answer it: these are the questions that score a Memory-R1 single-step tuple.
+    """
+    position = {t.id: i for i, t in enumerate(episode.turns())}
+    tied: dict[str, list[Question]] = {}
+    for q in episode.questions:
+        known = [e for e in q.evidence if e in position]
+        if known:
+            tied.setdefault(max(known, key=position.__getitem__), []).append(q)
+    return tied

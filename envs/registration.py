@@ -1,0 +1,144 @@
+"""memgym's environments in Gymnasium's registry, and discovery of third-party environments.
+
+memgym's own ids (:data:`MEMGYM_ENVS`) are registered with lazy string entry points when
+``memgym.envs`` is imported, so registering costs no import of the environment modules.
+
+**Plugging in an environment.** Subclass :class:`memgym.envs.base.MemoryEnv`, then either call
+:func:`register` yourself, or let memgym find it: declare an entry point in the group ``memgym.envs``
+of your package's metadata, e.g. in ``pyproject.toml``::
+
+    [project.entry-points."memgym.envs"]
+    "acme/Diary-v0" = "acme_envs.diary:DiaryEnv"      # an env class: registered under the entry's name
+    acme = "acme_envs:register_envs"                   # any other callable: called once, registers its ids
+
+An entry point that loads a ``gymnasium.Env`` subclass is registered under the entry point's name, which
+must therefore be a Gymnasium id (``[namespace/]Name-vN``); an entry point that loads any other callable
+is called with no arguments and is expected to call :func:`register` (or ``gymnasium.register``) for
+each of its ids. :func:`make` and :func:`list_envs` run the discovery once per process
+(:func:`discover_plugins`); a plugin that fails to load is skipped with a warning naming it, so one broken
+package cannot break the others.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata
+import warnings
+from typing import Any
+
+import gymnasium as gym
+from memgym.errors import ConfigError, UnknownNameError
+
+#: The entry-point group third-party packages declare their environments in.
+ENTRY_POINT_GROUP = "memgym.envs"
+
+#: memgym's own environments: id -> (entry point, default kwargs).
+MEMGYM_ENVS: dict[str, tuple[str, dict[str, Any]]] = {
+    "memgym/MemoryManager-v0": ("memgym.envs.manager:MemoryManagerEnv", {}),
+    "memgym/MemoryConstruct-v0": ("memgym.envs.construct:MemoryConstructEnv", {}),
+    "memgym/MemoryOverwrite-v0": ("memgym.envs.overwrite:MemoryOverwriteEnv", {}),
+}
+
+_ids: dict[str, None] = {}  # ordered set of the ids registered through memgym (own and plugins)
+_loaded_entry_points: set[str] = set()
+
+
+def register(
+    id: str,
+    entry_point: Any,
+    *,
+    kwargs: dict[str, Any] | None = None,
+    override: bool = False,
+    **spec_kwargs: Any,
+) -> None:
+    """Register an environment with Gymnasium (``gymnasium.register``) and list it in :func:`list_envs`.
+
+    Args:
+        id: ``[namespace/]Name-vN``; bump ``N`` whenever a change could alter learning results.
+        entry_point: ``"package.module:Class"`` (lazy, preferred) or a callable returning an env.
+        kwargs: default constructor arguments; ``make(id, **kw)`` overlays ``kw`` on them.
+        override: replace an id that is already registered with a different entry point.
+        **spec_kwargs: the rest of ``gymnasium.register`` (``max_episode_steps``, ``nondeterministic``, ...).
+
+    Raises:
+        ConfigError: ``id`` is registered already with another entry point and ``override`` is False.
+    """
+    existing = gym.registry.get(id)
+    if existing is not None and not override:
+        if existing.entry_point == entry_point and (existing.kwargs or {}) == (kwargs or {}):
+            _ids[id] = None  # registering the same thing twice is harmless
+            return
+        raise ConfigError(
+            f"environment {id!r} is already registered (entry point {existing.entry_point!r}); "
+            "pick another id or version, or pass override=True"
+        )
+    gym.register(id=id, entry_point=entry_point, kwargs=dict(kwargs or {}), **spec_kwargs)
+    _ids[id] = None
+
+
+def register_envs() -> None:
+    """Register memgym's own environments (idempotent)."""
+    for env_id, (entry_point, kwargs) in MEMGYM_ENVS.items():
+        register(env_id, entry_point, kwargs=kwargs)
+
+
+def discover_plugins(*, reload: bool = False) -> list[str]:
+    """Load the ``memgym.envs`` entry points of installed packages; return the ids they registered.
+
+    Each entry point is loaded once per process unless ``reload`` is set.
+    """
+    new_ids: list[str] = []
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        key = f"{ep.name}={ep.value}"
+        if key in _loaded_entry_points and not reload:
+            continue
+        _loaded_entry_points.add(key)
+        before = set(gym.registry)
+        try:
+            target = ep.load()
+            if isinstance(target, type) and issubclass(target, gym.Env):
+                register(ep.name, ep.value, override=reload)
+            elif callable(target):
+                target()
+            else:
+                raise ConfigError(f"it loads a {type(target).__name__}, not an env class or a callable")
+        except Exception as exc:  # a broken third-party package must not break memgym or other plugins
+            warnings.warn(
+                f"skipping memgym.envs plugin {ep.name!r} ({ep.value}): {type(exc).__name__}: {exc}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
+        added = [i for i in gym.registry if i not in before]
+        for env_id in added:
+            _ids[env_id] = None
+        new_ids.extend(added)
+    return new_ids
+
+
+def list_envs() -> list[str]:
+    """The ids of memgym's environments and of those registered through memgym or its plugins."""
+    register_envs()
+    discover_plugins()
+    return sorted(i for i in _ids if i in gym.registry)
+
+
+def make(id: str, **kwargs: Any) -> gym.Env:
+    """``gymnasium.make`` after registering memgym's and the plugins' environments.
+
+    Gymnasium's wrappers apply as usual (order enforcing, the passive checker, ``max_episode_steps``).
+
+    Raises:
+        UnknownNameError: no environment has this id; the message suggests close ids and lists memgym's.
+    """
+    register_envs()
+    discover_plugins()
+    try:
+        return gym.make(id, **kwargs)
+    except gym.error.UnregisteredEnv as exc:
+        known = list_envs()
+        close = difflib.get_close_matches(id, list(gym.registry), n=3)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UnknownNameError(
+            f"unknown environment {id!r}.{hint} memgym environments: {', '.join(known)}"
+        ) from exc
