@@ -1,0 +1,265 @@
+"""Memory-manager policies: the baselines on each environment, the Mem0-style rules, the LLM policy."""
+
+from __future__ import annotations
+
+import re
+
+import memgym.envs
+import pytest
+from memgym.envs import answer_pending
+from memgym.envs.data.synthetic import SyntheticConfig, generate_synthetic
+from memgym.envs.memory_bank import MemoryBank
+from memgym.envs.retrieval import make_retriever
+from memgym.errors import ConfigError, UnknownNameError
+from memgym.policies.managers import (
+    BASELINES,
+    HEURISTICS,
+    POLICIES,
+    FullContextPolicy,
+    expand_policy_names,
+    make_policy,
+    render_ops,
+)
+from memgym.policies.mem0_heuristic import Mem0Rules
+
+ENVS = ("memgym/MemoryManager-v0", "memgym/MemoryConstruct-v0", "memgym/MemoryOverwrite-v0")
+SMALL = SyntheticConfig(n_entities=3, facts_per_entity=2, n_sessions=3, turns_per_session=10)
+
+
+@pytest.fixture(scope="module")
+def episodes():
+    return generate_synthetic(3, seed=1, config=SMALL)
+
+
+def run_episodes(policy, env_id, episodes, **env_kwargs):
+    """Step every episode with ``policy`` the way the bench does (one env, one step at a time)."""
+    env = memgym.envs.make(
+        env_id, episodes=episodes, **{**env_kwargs, **policy.env_overrides(env_id)}
+    ).unwrapped
+    policy.check(env)
+    out = {"answers": [], "infos": [], "banks": []}
+    for i in range(len(episodes)):
+        obs, _ = env.reset(seed=i, options={"episode_index": i})
+        done = False
+        while not done:
+            request = env.begin_step(policy.act([obs], [env])[0])
+            if request is not None and hasattr(policy, "answer_memories"):
+                request.memories[:] = policy.answer_memories(env, request.questions, request.memories)
+            obs, _, done, _, info = env.end_step(answer_pending([request], env.answer_agent)[0])
+            out["answers"] += info["answers"]
+            out["infos"].append(info)
+        out["banks"].append([e.text for e in env.bank.entries()])
+    return out
+
+
+def em(answers) -> float:
+    return sum(a["correct"] for a in answers) / len(answers)
+
+
+APPLIES = [(p, e) for p in BASELINES for e in ENVS if not (p == "rag_turns" and "Overwrite" in e)]
+
+
+@pytest.mark.parametrize(("name", "env_id"), APPLIES)
+def test_baseline_actions_parse_on_every_env(name, env_id, episodes):
+    """Every baseline writes the env's own text format: nothing is ever unparsable."""
+    out = run_episodes(make_policy(name), env_id, episodes)
+    assert all(info["error"] is None for info in out["infos"]), [
+        i["error"] for i in out["infos"] if i["error"]
+    ][:3]
+    assert len(out["answers"]) == sum(len(ep.questions) for ep in episodes)
+
+
+@pytest.mark.parametrize("env_id", ENVS)
+def test_oracle_answers_everything_with_the_extractive_agent(env_id, episodes):
+    assert em(run_episodes(make_policy("oracle"), env_id, episodes)["answers"]) == 1.0
+
+
+@pytest.mark.parametrize("env_id", ENVS)
+def test_noop_scores_only_on_abstention(env_id, episodes):
+    out = run_episodes(make_policy("noop"), env_id, episodes)
+    correct = {a["category"] for a in out["answers"] if a["correct"]}
+    assert correct == {"abstention"}
+    assert all(a["correct"] for a in out["answers"] if a["category"] == "abstention")
+    assert all(bank == [] for bank in out["banks"])
+
+
+def test_store_all_keeps_every_turn_until_the_capacity_refuses(episodes):
+    unlimited = run_episodes(make_policy("store_all"), "memgym/MemoryManager-v0", episodes[:1])
+    turns = [f"{t.speaker}: {t.text}" for t in episodes[0].turns()]
+    assert unlimited["banks"][0] == turns
+    capped = run_episodes(make_policy("store_all"), "memgym/MemoryManager-v0", episodes[:1], max_entries=7)
+    assert capped["banks"][0] == turns[:7]
+    assert sum(i["op_counts"]["failed"] for i in capped["infos"]) == len(turns) - 7
+
+
+def test_rag_turns_ignores_the_capacity(episodes):
+    out = run_episodes(make_policy("rag_turns"), "memgym/MemoryConstruct-v0", episodes[:1], max_entries=7)
+    assert len(out["banks"][0]) == len(episodes[0].turns())
+
+
+def test_full_context_is_a_fifo_within_the_budget_read_newest_first(episodes):
+    policy = FullContextPolicy(budget_tokens=60)
+    out = run_episodes(policy, "memgym/MemoryManager-v0", episodes[:1])
+    turns = [f"{t.speaker}: {t.text}" for t in episodes[0].turns()]
+    kept = out["banks"][0]
+    assert kept == turns[-len(kept) :]  # the newest turns, in order
+    assert sum(len(t.split()) for t in kept) <= 60 < sum(len(t.split()) for t in turns[-len(kept) - 1 :])
+    env = memgym.envs.make("memgym/MemoryManager-v0", episodes=episodes, max_entries=5).unwrapped
+    obs, _ = env.reset(seed=0, options={"episode_index": 0})
+    for _ in range(12):
+        obs, *_ = env.step(policy.act([obs], [env])[0])
+    assert [e.text for e in env.bank.entries()] == turns[7:12]
+    question = episodes[0].questions[0]
+    [context] = policy.answer_memories(env, [question], [[]])
+    assert [m.text for m in context] == turns[7:12][::-1]
+
+
+def test_full_context_on_overwrite_keeps_the_newest_lines(episodes):
+    out = run_episodes(
+        make_policy("full_context", budget_tokens=50), "memgym/MemoryOverwrite-v0", episodes[:1]
+    )
+    [block] = out["banks"][0]
+    turns = [f"{t.speaker}: {t.text}" for t in episodes[0].turns()]
+    assert block.splitlines() == turns[-len(block.splitlines()) :]
+    assert len(block.split()) <= 50
+
+
+def test_mem0_beats_store_all_under_a_capacity_limit():
+    """Not tuned to pass: on the default-size synthetic episodes (figures in the report)."""
+    eps = generate_synthetic(3, seed=2)
+    mem0 = em(
+        run_episodes(make_policy("mem0_heuristic"), "memgym/MemoryManager-v0", eps, max_entries=30)["answers"]
+    )
+    store = em(
+        run_episodes(make_policy("store_all"), "memgym/MemoryManager-v0", eps, max_entries=30)["answers"]
+    )
+    assert mem0 > store
+
+
+def test_inapplicable_baselines_say_why(episodes):
+    env = memgym.envs.make("memgym/MemoryOverwrite-v0", episodes=episodes).unwrapped
+    with pytest.raises(ConfigError, match="rag_turns has no meaning on MemoryOverwriteEnv"):
+        make_policy("rag_turns").check(env)
+    unlabelled = [ep for ep in generate_synthetic(1, seed=0)]
+    unlabelled[0].op_labels = []
+    env = memgym.envs.make("memgym/MemoryManager-v0", episodes=unlabelled).unwrapped
+    with pytest.raises(ConfigError, match="oracle needs operation labels"):
+        make_policy("oracle").check(env)
+    env = memgym.envs.make("memgym/MemoryManager-v0", episodes=episodes, action_mode="structured").unwrapped
+    with pytest.raises(ConfigError, match=re.escape("action_mode='text'")):
+        make_policy("noop").check(env)
+
+
+def test_registry_names_and_errors():
+    assert set(BASELINES) | {"llm"} == set(POLICIES.names())
+    assert "oracle" not in HEURISTICS
+    assert expand_policy_names(["heuristic", "oracle", "noop"]) == [*HEURISTICS, "oracle"]
+    with pytest.raises(UnknownNameError, match="Did you mean: mem0_heuristic"):
+        make_policy("mem0_heuristc")
+
+
+@pytest.mark.parametrize("env_id", ENVS)
+def test_render_ops_parses_back_to_the_same_bank(env_id, episodes):
+    """What render_ops writes is what the env applies: an oracle's ops rendered by hand equal oracle_action."""
+    env = memgym.envs.make(env_id, episodes=episodes).unwrapped
+    env.reset(seed=0, options={"episode_index": 0})
+    while env.current_unit is not None:
+        assert render_ops(env, env.oracle_ops()) == env.oracle_action()
+        env.step(env.oracle_action())
+
+
+# ----------------------------------------------------------------------------- the Mem0-style rules
+@pytest.fixture
+def rules_bank():
+    bank = MemoryBank()
+    retriever = make_retriever("bm25")
+    retriever.attach(bank)
+    rules = Mem0Rules()
+
+    def say(text: str, speaker: str = "Alice", when: str = "1:00 pm on 8 May, 2023"):
+        ops = rules.plan([(speaker, text)], bank, retriever, ["Alice", "Assistant"], when)
+        return [(op.kind, op.id, op.text) for op in ops]
+
+    return bank, say
+
+
+def test_mem0_rules_add_update_noop_delete(rules_bank):
+    bank, say = rules_bank
+    assert say("My sister is called Mei.") == [("ADD", None, "Mei is Alice's sister.")]
+    assert say("I live in Lyon.") == [("ADD", None, "Alice: I live in Lyon.")]
+    assert say("As I said, I live in Lyon.") == []  # a restatement
+    assert say("I moved from Lyon to Oslo.") == [
+        ("UPDATE", "m2", "Alice: I live in Lyon. Then (1:00 pm on 8 May, 2023): I moved from Lyon to Oslo.")
+    ]
+    assert say("Mei works as a nurse.") == [
+        ("ADD", None, "Alice: Mei works as a nurse. (Mei is Alice's sister.)")
+    ]
+    assert say("I got a dog named Biscuit.")[0][0] == "ADD"
+    assert say("I got a cat named Pepper.")[0][0] == "ADD"  # pets are keyed by name: no conflict
+    assert say("Sadly, my dog Biscuit passed away.") == [("DELETE", "m4", None)]
+    assert say("Mei quit her job as a nurse and is not working now.") == [("DELETE", "m3", None)]
+    assert [e.id for e in bank.entries()] == ["m1", "m2", "m5"]
+
+
+@pytest.mark.parametrize(
+    ("speaker", "text"),
+    [
+        ("Alice", "Mei has never been to Cairo."),  # negated
+        ("Alice", "I saw a red Volvo today."),  # hearsay
+        ("Alice", "Do you live in Rome?"),  # a question
+        ("Assistant", "I live in Paris."),  # not the user's side
+        ("Alice", "I cooked soup for dinner yesterday."),  # small talk: nothing named, no attribute
+    ],
+)
+def test_mem0_rules_skip_what_is_not_a_fact(rules_bank, speaker, text):
+    bank, say = rules_bank
+    assert say(text, speaker) == []
+    assert len(bank) == 0
+
+
+# ----------------------------------------------------------------------------- the LLM policy
+@pytest.fixture(scope="module")
+def tiny_backend():
+    import torch
+    from memgym.policies.backends.hf import TransformersBackend
+    from memgym.policies.models import tiny_model
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 2 shared cores: more threads than free cores slows generation ~10x
+    model, tokenizer = tiny_model(seed=0)
+    yield TransformersBackend(model, tokenizer, batch_size=8)
+    torch.set_num_threads(threads)
+
+
+TINY = SyntheticConfig(
+    n_entities=1,
+    facts_per_entity=1,
+    n_sessions=1,
+    turns_per_session=4,
+    max_updates=0,
+    questions_per_category={"single-hop": 1, "abstention": 1},
+)
+
+
+@pytest.mark.slow  # loading transformers and the tokenizer takes ~10 s on 2 shared cores
+@pytest.mark.parametrize("env_id", ENVS)
+def test_llm_policy_with_a_tiny_model_runs_an_episode(env_id, tiny_backend):
+    from memgym.envs import step_batched
+    from memgym.policies.backend import SamplingParams
+    from memgym.policies.llm_policy import LLMPolicy
+
+    policy = LLMPolicy(tiny_backend, SamplingParams(max_new_tokens=8, seed=0))
+    eps = generate_synthetic(2, seed=0, config=TINY)
+    envs = [memgym.envs.make(env_id, episodes=eps).unwrapped for _ in eps]
+    obs = [env.reset(seed=0, options={"episode_index": i})[0] for i, env in enumerate(envs)]
+    steps, answered = 0, 0
+    while all(env.current_unit is not None for env in envs):
+        actions = policy.act(obs, envs)
+        assert all(isinstance(a, str) for a in actions)
+        results = step_batched(envs, actions)
+        obs = [r[0] for r in results]
+        answered += sum(len(r[4]["answers"]) for r in results)
+        steps += 1
+    assert policy.calls == steps  # one generation call per batched step
+    assert policy.tokens_generated > 0
+    assert answered > 0  # the episode reached its questions: gibberish was absorbed, not raised
