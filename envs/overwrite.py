@@ -73,7 +73,7 @@ class MemoryOverwriteEnv(MemoryEnv):
 
         check_choice("overflow", overflow, OVERFLOWS)
         check_choice("chunk_by", chunk_by, CHUNK_BY)
-        if "max_tokens" in kwargs or "max_entries" in kwargs:
+        if kwargs.pop("max_tokens", None) is not None or kwargs.pop("max_entries", None) is not None:
             raise ConfigError("MemoryOverwrite's memory is one block; set its size with memory_budget")
         if int(memory_budget) < 1:
             raise ConfigError(f"memory_budget must be at least 1, got {memory_budget}")
