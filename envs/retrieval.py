@@ -379,6 +379,9 @@ class BM25Retriever(_BankRetriever):
         self._total_len = 0
         self._postings: dict[int, dict[int, int]] = {}
         self._owned: set[int] = set()  # terms whose postings are not shared with a clone
+        # The postings of searched terms as arrays (slots, tfs), dropped when the term's postings change:
+        # converting a dict costs more than scoring it, and questions often search an unchanged bank.
+        self._arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.tokenized = 0  # how many entry texts were tokenised (tests and the benchmark read it)
         super().__init__(bank)
 
@@ -401,7 +404,8 @@ class BM25Retriever(_BankRetriever):
             other._tiers.copy(),
         )
         self._next_order, self._total_len = other._next_order, other._total_len
-        self._postings = dict(other._postings)
+        # Cached postings arrays are never written in place, so they are shared like the postings.
+        self._postings, self._arrays = dict(other._postings), dict(other._arrays)
         self._owned, other._owned = set(), set()
 
     def _count_terms(self, texts: Iterable[str]) -> list[dict[int, int]]:
@@ -411,7 +415,9 @@ class BM25Retriever(_BankRetriever):
         return counted
 
     # ------------------------------------------------------------------ keeping the index
-    def _own_postings(self, term: int) -> dict[int, int]:
+    def _writable_postings(self, term: int) -> dict[int, int]:
+        """The postings of ``term``, to change: copied first if shared with a clone."""
+        self._arrays.pop(term, None)
         postings = self._postings[term]
         if term not in self._owned:
             postings = self._postings[term] = dict(postings)
@@ -439,7 +445,7 @@ class BM25Retriever(_BankRetriever):
         """Index ``terms`` as the text of ``entry_id`` (whose slot holds no terms now)."""
         for term, tf in terms.items():
             if term in self._postings:
-                self._own_postings(term)[slot] = tf
+                self._writable_postings(term)[slot] = tf
             else:
                 self._postings[term] = {slot: tf}
                 self._owned.add(term)
@@ -455,8 +461,9 @@ class BM25Retriever(_BankRetriever):
             if len(self._postings[term]) == 1:  # the last document with this term
                 del self._postings[term]
                 self._owned.discard(term)
+                self._arrays.pop(term, None)
             else:
-                del self._own_postings(term)[slot]
+                del self._writable_postings(term)[slot]
         self._total_len -= int(self._doc_len[slot])
         self._doc_len[slot] = 0
 
@@ -486,11 +493,20 @@ class BM25Retriever(_BankRetriever):
         self._order = np.zeros(len(entries), dtype=np.int64)
         self._tiers = np.zeros(len(entries), dtype=np.int64)
         self._next_order, self._total_len = 0, 0
-        self._postings, self._owned = {}, set()
+        self._postings, self._owned, self._arrays = {}, set(), {}
         for e in entries:  # texts that did not change keep their tokens
             self._post(e.id, self._new_slot(e.id), counted[e.id] if e.id in counted else old_terms[e.id])
 
     # ------------------------------------------------------------------ scoring
+    def _postings_arrays(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+        arrays = self._arrays.get(term)
+        if arrays is None:
+            postings = self._postings[term]
+            slots = np.fromiter(postings.keys(), dtype=np.int64, count=len(postings))
+            tf = np.fromiter(postings.values(), dtype=np.float64, count=len(postings))
+            arrays = self._arrays[term] = (slots, tf)
+        return arrays
+
     def _score(self, query: str) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """Scores only the postings of the query's terms, accumulated into one array over the slots."""
         counts: dict[int, int] = {}
@@ -507,10 +523,8 @@ class BM25Retriever(_BankRetriever):
         matched = np.zeros(used, dtype=bool)
         floor_total = 0.0
         for term, count in counts.items():
-            postings = self._postings[term]
-            slots = np.fromiter(postings.keys(), dtype=np.int64, count=len(postings))
-            tf = np.fromiter(postings.values(), dtype=np.float64, count=len(postings))
-            idf = _bm25_idf(method, len(postings), n_docs)
+            slots, tf = self._postings_arrays(term)
+            idf = _bm25_idf(method, len(slots), n_docs)
             weights = idf * _bm25_tf_part(method, tf, self._doc_len[slots], avg_len, k1, b)
             if method in ("bm25l", "bm25+"):
                 # These variants give a document without the term the weight of tf = 0 at the mean

@@ -187,9 +187,10 @@ WORDS = (
     "caroline melanie dog dogs cat adopted adopting paris boston teacher the of and a tea chess moved".split()
 )
 texts = st.lists(st.sampled_from(WORDS), min_size=1, max_size=6).map(" ".join)
+STEP_KINDS = ("add", "add", "update", "delete", "core", "restore", "clone")
 op_steps = st.lists(
     st.tuples(
-        st.sampled_from(["add", "add", "update", "delete", "core", "restore", "clone"]),
+        st.sampled_from(STEP_KINDS),
         st.integers(0, 30),
         texts,
         st.sampled_from(["semantic", "episodic"]),
@@ -268,19 +269,35 @@ def test_bm25_incremental_equals_fresh_index(steps: list[Step], queries: list[st
         )
 
 
+def random_steps(draw: random.Random, n: int, kinds: tuple[str, ...] = STEP_KINDS) -> list[Step]:
+    return [
+        (
+            draw.choice(kinds),
+            draw.randrange(30),
+            " ".join(draw.choices(WORDS, k=draw.randint(1, 6))),
+            draw.choice(["semantic", "episodic"]),
+        )
+        for _ in range(n)
+    ]
+
+
+def test_bm25_branches_never_see_each_others_writes() -> None:
+    """Long seeded runs with many branches (hypothesis's short step lists rarely write after a clone)."""
+    draw = random.Random(0)
+    kinds = ("add", "add", "update", "delete", "core", "clone", "clone", "restore")
+    for _ in range(8):
+        start = MemoryBank(MEM_ALPHA_TIERS, single_slot_tiers=("core",))
+        pairs = run_ops(start, BM25Retriever(start), random_steps(draw, 60, kinds), queries_every=3)
+        assert len(pairs) > 3
+        for bank, retriever in pairs:
+            assert_same_as_fresh(bank, retriever, BM25Retriever(bank), [" ".join(WORDS)], exact=True)
+
+
 @pytest.mark.slow
 def test_dense_incremental_equals_fresh_index() -> None:
     draw = random.Random(0)
     for _ in range(3):
-        steps = [
-            (
-                draw.choice(["add", "add", "update", "delete", "core", "restore", "clone"]),
-                draw.randrange(30),
-                " ".join(draw.choices(WORDS, k=draw.randint(1, 6))),
-                draw.choice(["semantic", "episodic"]),
-            )
-            for _ in range(30)
-        ]
+        steps = random_steps(draw, 30)
         bank = MemoryBank(MEM_ALPHA_TIERS, single_slot_tiers=("core",))
         bank, retriever = run_ops(bank, DenseRetriever(bank), steps)[0]
         assert_same_as_fresh(
