@@ -2,11 +2,11 @@
 
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = {".venv", "tests", "build", "dist", ".git", "experiments", "configs"}
