@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from memgym.envs.episode import Episode, Question
 from memgym.envs.memory_bank import MemoryEntry
 from memgym.errors import MemgymError

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
+
 from memgym.envs.action_parser import ParseError
 from memgym.envs.answering import AnswerRequest, answer_pending, question_points
 from memgym.envs.episode import Episode, OpLabel, Question

@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from gymnasium.utils.env_checker import data_equivalence
+
 from memgym.envs.base import MemoryEnv
 from memgym.errors import ConfigError
 

@@ -27,6 +27,7 @@ import warnings
 from typing import Any
 
 import gymnasium as gym
+
 from memgym.errors import ConfigError, UnknownNameError
 
 #: The entry-point group third-party packages declare their environments in.

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
 from memgym.envs.memory_bank import MemoryBank, MemoryEntry
 from memgym.errors import ConfigError, DependencyNotInstalled
 from memgym.registry import Registry

@@ -21,6 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
+
 from memgym.policies.backend import ChatPrompt, SamplingParams  # noqa: E402
 from memgym.policies.backends.hf import TransformersBackend  # noqa: E402
 from memgym.policies.models import default_model_path  # noqa: E402

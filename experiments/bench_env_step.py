@@ -20,6 +20,7 @@ import argparse
 import time
 
 import numpy as np
+
 from memgym.envs.construct import MemoryConstructEnv
 from memgym.envs.data.synthetic import SyntheticConfig, generate_synthetic
 from memgym.envs.manager import MemoryManagerEnv

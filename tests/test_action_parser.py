@@ -12,6 +12,8 @@ import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from transformers.utils.chat_template_utils import render_jinja_template
+
 from memgym.envs.action_parser import (
     ActionFormat,
     ParsedAction,
@@ -23,7 +25,6 @@ from memgym.envs.action_parser import (
 from memgym.envs.memory_bank import MEM_ALPHA_TIERS, MemoryBank
 from memgym.envs.memory_tools import MEMORY_TOOL_SCHEMAS, TOOL_ALIASES, TOOL_NAMES, tool_schemas
 from memgym.envs.operations import OP_KINDS, Operation
-from transformers.utils.chat_template_utils import render_jinja_template
 
 
 def ops_of(action: ParsedAction) -> list[tuple]:

@@ -8,6 +8,7 @@ import re
 
 import pytest
 import torch
+
 from memgym.errors import ConfigError, DependencyNotInstalled, UnknownNameError
 from memgym.policies.backend import GenerationBackend, SamplingParams
 from memgym.policies.backends import BACKENDS, make_backend

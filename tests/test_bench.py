@@ -6,8 +6,9 @@ import json
 import re
 import shlex
 
-import memgym.envs
 import pytest
+
+import memgym.envs
 from memgym.envs.data.synthetic import SyntheticConfig, generate_synthetic
 from memgym.errors import ConfigError
 from memgym.policies.backend import Generation
@@ -224,6 +225,7 @@ def test_ray_gives_the_same_figures(episodes):
 @pytest.mark.slow  # loads transformers and the tokenizer
 def test_llm_policy_in_the_bench_reports_its_tokens(episodes):
     import torch
+
     from memgym.policies.backend import SamplingParams
     from memgym.policies.backends.hf import TransformersBackend
     from memgym.policies.llm_policy import LLMPolicy

@@ -3,6 +3,7 @@
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from memgym.envs.data import chunk_episode, episode_tokens, generate_episode
 from memgym.envs.data.chunking import render_turn, token_counter
 from memgym.envs.episode import Episode, Session, Turn

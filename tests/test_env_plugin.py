@@ -14,6 +14,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+
 from memgym.envs import check_env, discover_plugins, list_envs, make
 from memgym.envs.base import MemoryEnv
 from memgym.envs.data.synthetic import SyntheticConfig, generate_synthetic

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from memgym.envs import list_envs, make
 from memgym.envs.answering import answer_pending, question_points, step_batched
 from memgym.envs.base import MemoryEnv

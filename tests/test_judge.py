@@ -6,6 +6,7 @@ import re
 from itertools import pairwise
 
 import pytest
+
 from memgym.errors import ConfigError, MemgymError
 from memgym.policies.backend import ChatPrompt, Generation, GenerationBackend, SamplingParams
 from memgym.rewards import JUDGE_SYSTEM_PROMPT, AnswerCache, LLMJudge, build_judge_prompt, parse_verdict

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from memgym.envs.data import (
     detect_format,
     generate_synthetic,

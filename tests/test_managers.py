@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-import memgym.envs
 import pytest
+
+import memgym.envs
 from memgym.envs import answer_pending
 from memgym.envs.data.synthetic import SyntheticConfig, generate_synthetic
 from memgym.envs.memory_bank import MemoryBank
@@ -221,6 +222,7 @@ def test_mem0_rules_skip_what_is_not_a_fact(rules_bank, speaker, text):
 @pytest.fixture(scope="module")
 def tiny_backend():
     import torch
+
     from memgym.policies.backends.hf import TransformersBackend
     from memgym.policies.models import tiny_model
 

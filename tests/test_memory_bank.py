@@ -8,6 +8,7 @@ from typing import get_args
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from memgym.envs.memory_bank import MEM_ALPHA_TIERS, MemoryBank, MemoryEntry, whitespace_tokens
 from memgym.envs.operations import Operation, OpErrorCode, OpResult
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 import torch
+
 from memgym.cli import main
 from memgym.errors import ConfigError
 from memgym.policies.backend import SamplingParams

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from memgym.errors import ConfigError
 from memgym.policies.backend import SamplingParams
 from memgym.policies.backends import make_backend
@@ -94,6 +95,7 @@ def served(tiny_dir, tmp_path_factory):
 @pytest.mark.slow
 def test_concurrent_batch_matches_local_greedy_and_keeps_order(served, tiny_dir):
     import torch
+
     from memgym.policies.backends.hf import TransformersBackend
 
     params = SamplingParams(max_new_tokens=8)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from memgym.envs.memory_bank import MEM_ALPHA_TIERS, MemoryBank
 from memgym.envs.operations import Operation
 from memgym.envs.retrieval import (

@@ -11,6 +11,7 @@ import math
 import re
 
 import pytest
+
 from memgym.envs.episode import ABSTAIN_ANSWER, OpLabel, Question
 from memgym.envs.memory_bank import FLAT_TIERS, MemoryBank
 from memgym.envs.operations import Operation, OpResult

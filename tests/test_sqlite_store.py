@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from memgym.envs.memory_bank import MEM_ALPHA_TIERS, MemoryBank
 from memgym.envs.operations import Operation
 from memgym.envs.sqlite_store import SCHEMA_VERSION, SQLiteBankStore, StoreError

@@ -4,6 +4,7 @@ import re
 from collections import Counter
 
 import pytest
+
 from memgym.envs.data import (
     CATEGORIES,
     SyntheticConfig,

@@ -82,6 +82,7 @@ def _guarded(func: Any) -> Any:
 
 def _config(args: argparse.Namespace) -> Any:
     import yaml
+
     from memgym.envs.data.synthetic import SyntheticConfig
 
     values: dict[str, Any] = {}

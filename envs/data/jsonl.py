@@ -115,6 +115,7 @@ def load_jsonl(path: str | Path) -> list[Episode]:
     path = Path(path)
     if path.suffix == ".parquet":
         from datasets import Dataset
+
         from memgym.envs.episode import from_dataset
 
         try:

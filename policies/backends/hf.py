@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+
 from memgym.errors import ConfigError
 from memgym.policies.backend import ChatPrompt, Generation, SamplingParams
 from memgym.policies.backends._common import (

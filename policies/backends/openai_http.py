@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+
 from memgym.errors import ConfigError, MemgymError
 from memgym.policies.backend import ChatPrompt, Generation, SamplingParams
 from memgym.policies.backends._common import check_params, check_prompts
