@@ -1,0 +1,73 @@
+"""Memory-SFT: oracle examples in the policy's prompt format, trained with TRL's SFTTrainer."""
+
+import json
+
+import pytest
+import torch
+
+from memgym.policies.backends._common import encode_chats
+from memgym.trainers.config import SFTConfig
+from memgym.trainers.prompting import COMPACT_MANAGER_PROMPT, SkipSpeakers, SystemPrompt, compact_mem0_action
+from memgym.trainers.sft import collect_examples, run_sft, tokenize_examples
+
+DATA = {"n_episodes": 2, "seed": 0,
+        "config": {"n_entities": 1, "facts_per_entity": 2, "n_sessions": 1, "turns_per_session": 8}}
+
+
+def make_env():
+    from memgym.envs import make
+
+    return make("memgym/MemoryManager-v0", episode_kwargs=DATA, top_k=2, extractor=SkipSpeakers(["Assistant"]))
+
+
+def test_oracle_examples_replay_the_oracle_in_the_policy_format():
+    fmt = SystemPrompt(COMPACT_MANAGER_PROMPT)
+    examples = collect_examples(make_env, [0, 1], prompt_format=fmt, compact_actions=True)
+    env = make_env().unwrapped
+    steps = sum(len(env._units_for(i)) for i in (0, 1))
+    assert len(examples) == steps  # one example per step, the assistant's turns skipped
+    assert all(e["prompt"][0] == {"role": "system", "content": COMPACT_MANAGER_PROMPT} for e in examples)
+    writes = [json.loads(e["completion"])["memory"] for e in examples]
+    assert any(items for items in writes), "the oracle writes memories"
+    assert all("old_memory" not in item for items in writes for item in items)
+
+
+def test_drop_noop_fraction_keeps_every_write():
+    full = collect_examples(make_env, [0, 1])
+    kept = collect_examples(make_env, [0, 1], drop_noop_fraction=1.0)
+    writes = [e for e in full if json.loads(e["completion"])["memory"]]
+    assert len(kept) == len(writes) < len(full)
+
+
+def test_compact_action_keeps_the_operations():
+    text = ('{"memory": [{"id": "m1", "text": "new", "event": "UPDATE", "old_memory": "old"}, '
+            '{"id": "m2", "text": "gone", "event": "DELETE"}]}')
+    assert json.loads(compact_mem0_action(text)) == {"memory": [
+        {"id": "m1", "text": "new", "event": "UPDATE"}, {"id": "m2", "event": "DELETE"}]}
+    assert compact_mem0_action("not json") == "not json"
+
+
+def test_sft_trains_on_completion_tokens_in_the_generation_format(tmp_path):
+    from memgym.policies.models import tiny_model
+
+    model, tokenizer = tiny_model()
+    examples = collect_examples(make_env, [0], drop_noop_fraction=0.5)[:6]
+    rows = tokenize_examples(examples, tokenizer, max_length=1024)
+    prompts = encode_chats(tokenizer, [e["prompt"] for e in examples])
+    for row, prompt, example in zip(rows, prompts, examples, strict=True):
+        n = len(prompt)
+        assert row["input_ids"][:n] == prompt  # the backend's own prompt ids: the context the policy acts in
+        assert row["completion_mask"] == [0] * n + [1] * (len(row["input_ids"]) - n)
+        assert tokenizer.decode(row["input_ids"][n:]) == example["completion"] + tokenizer.eos_token
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    metrics = run_sft(model, tokenizer, examples, SFTConfig(epochs=1, batch_size=3, learning_rate=1e-3), tmp_path)
+    assert metrics["sft/steps"] == 2 and metrics["sft/loss"] > 0
+    assert any(not torch.equal(p, before[n]) for n, p in model.named_parameters())
+
+
+@pytest.mark.parametrize("bad", [[]])
+def test_sft_without_examples_is_a_clear_error(tmp_path, bad):
+    from memgym.errors import MemgymError
+
+    with pytest.raises(MemgymError, match="no SFT examples"):
+        run_sft(None, None, bad, SFTConfig(), tmp_path)

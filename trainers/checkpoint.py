@@ -1,0 +1,117 @@
+"""Checkpoints that let a killed run continue exactly: weights, optimizer, scheduler, data order, RNG.
+
+A checkpoint is a folder ``checkpoints/step-000012`` holding the trainable parameters
+(``trainable.safetensors``: all weights, or only the LoRA adapters), extra modules such as PPO's value head,
+``optimizer.pt``, ``scheduler.pt`` and ``trainer_state.json``. It is written to a temporary folder and
+renamed, so a run killed while saving leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from memgym.errors import MemgymError
+
+STATE_FILE = "trainer_state.json"
+
+
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The parameters that train (tied weights appear once, under their first name)."""
+    return {n: p.detach().contiguous().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_checkpoint(
+    folder: str | Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    state: dict[str, Any],
+    extra_modules: dict[str, torch.nn.Module] | None = None,
+) -> Path:
+    """Write a checkpoint atomically (temporary folder, then rename)."""
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
+    for name, module in (extra_modules or {}).items():
+        save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp / f"{name}.safetensors"))
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+    full_state = {**state, "rng": _rng_state()}
+    (tmp / STATE_FILE).write_text(json.dumps(full_state, indent=1), encoding="utf-8")
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    return folder
+
+
+def load_checkpoint(
+    folder: str | Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    extra_modules: dict[str, torch.nn.Module] | None = None,
+) -> dict[str, Any]:
+    """Restore what :func:`save_checkpoint` wrote into live objects; returns the trainer state."""
+    folder = Path(folder)
+    if not (folder / STATE_FILE).exists():
+        raise MemgymError(f"{folder} is not a checkpoint (no {STATE_FILE})")
+    weights = load_file(str(folder / "trainable.safetensors"))
+    params = dict(model.named_parameters())
+    missing = [n for n in weights if n not in params]
+    if missing:
+        raise MemgymError(f"checkpoint {folder} does not fit this model: unknown parameters {missing[:3]}")
+    with torch.no_grad():
+        for name, value in weights.items():
+            params[name].copy_(value)
+    for name, module in (extra_modules or {}).items():
+        module.load_state_dict(load_file(str(folder / f"{name}.safetensors")))
+    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
+    scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=False))
+    state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+    _set_rng_state(state.pop("rng", None))
+    return state
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Complete checkpoints of a run, oldest first."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.exists():
+        return []
+    return sorted(p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp")
+                  and (p / STATE_FILE).exists())
+
+
+def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
+    for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _rng_state() -> dict[str, Any]:
+    return {
+        "python": repr(random.getstate()),
+        "numpy": [int(x) if isinstance(x, (int, np.integer)) else x.tolist() if hasattr(x, "tolist") else x
+                  for x in np.random.get_state()],
+        "torch": torch.get_rng_state().tolist(),
+    }
+
+
+def _set_rng_state(state: dict[str, Any] | None) -> None:
+    if not state:
+        return
+    import ast
+
+    random.setstate(ast.literal_eval(state["python"]))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))

@@ -1,0 +1,130 @@
+"""The policy model for training: loading, LoRA adapters, PPO's value head, and its generation backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from memgym.errors import ConfigError, DependencyNotInstalled
+from memgym.policies.backend import ChatPrompt, Generation, SamplingParams
+from memgym.trainers.config import GenerationConfig, ModelConfig
+
+
+def load_policy(cfg: ModelConfig) -> tuple[torch.nn.Module, Any]:
+    """Load the model and tokenizer named by ``cfg.name_or_path`` as a plain, trainable float32 model."""
+    from memgym.policies import models
+
+    name = cfg.name_or_path
+    if name == "tiny":
+        model, tokenizer = models.tiny_model()
+    else:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = models.default_model_path() if name in ("smollm2-135m", "default") else name
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    return model, tokenizer
+
+
+def apply_peft(model: torch.nn.Module, cfg: ModelConfig) -> torch.nn.Module:
+    """Wrap the model with fresh LoRA adapters (peft); only the adapters train."""
+    from peft import LoraConfig, get_peft_model
+
+    targets: Any = cfg.lora_target_modules
+    if targets == ["all-linear"]:
+        targets = "all-linear"
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=targets, task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+class ValueHead(torch.nn.Module):
+    """A scalar value read from the language model's last hidden state (PPO's critic)."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.summary = torch.nn.Linear(hidden_size, 1)
+        torch.nn.init.zeros_(self.summary.weight)  # start at V = 0: no bias before any return is seen
+        torch.nn.init.zeros_(self.summary.bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.summary(hidden.to(self.summary.weight.dtype)).squeeze(-1)
+
+
+def hidden_size(model: torch.nn.Module) -> int:
+    config = model.config
+    return int(getattr(config, "hidden_size", None) or config.get_text_config().hidden_size)
+
+
+def build_backend(gen: GenerationConfig, model: torch.nn.Module, tokenizer: Any) -> Any:
+    """The generation backend of rollouts: vLLM on a GPU when asked, else transformers on this model.
+
+    Both sample from the weights being trained: the transformers backend holds the live model object; the
+    vLLM one gets the weights pushed after every update (:meth:`TRLVLLMBackend.sync_weights`).
+    """
+    if gen.use_vllm:
+        return TRLVLLMBackend(gen, model, tokenizer)
+    from memgym.policies.backends.hf import TransformersBackend
+
+    return TransformersBackend(model=model, tokenizer=tokenizer, device=None, batch_size=gen.batch_size)
+
+
+class TRLVLLMBackend:
+    """vLLM rollouts through TRL's ``VLLMGeneration`` (colocate or server mode, with weight sync).
+
+    TRL's class already handles pushing (PEFT-merged) weights into a colocated engine or a ``trl vllm-serve``
+    server; this adapter gives it the :class:`~memgym.policies.backend.GenerationBackend` interface. The
+    prompt ids are the chat template applied once to the fresh step prompt; the completion ids and
+    log-probs are vLLM's.
+    """
+
+    def __init__(self, gen: GenerationConfig, model: torch.nn.Module, tokenizer: Any) -> None:
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                "generation.use_vllm=true needs a CUDA GPU and none is visible. On CPU set "
+                "generation.use_vllm=false: rollouts then use the transformers backend."
+            )
+        try:
+            import vllm  # noqa: F401
+        except ImportError as err:
+            raise DependencyNotInstalled("vllm", "vllm", "for generation.use_vllm=true") from err
+        from accelerate import Accelerator
+        from trl.generation.vllm_generation import VLLMGeneration
+
+        self.tokenizer = tokenizer
+        kwargs: dict[str, Any] = {}
+        if gen.vllm_mode == "server":
+            kwargs["server_base_url"] = gen.vllm_server_base_url or "http://localhost:8000"
+        self.engine = VLLMGeneration(
+            model, Accelerator(), tokenizer, mode=gen.vllm_mode,
+            gpu_memory_utilization=gen.vllm_gpu_memory_utilization, max_completion_length=gen.max_new_tokens,
+            temperature=max(gen.temperature, 1e-5), top_p=gen.top_p, **kwargs,
+        )
+
+    def sync_weights(self) -> None:
+        self.engine.sync_weights()
+
+    def generate(self, prompts: list[ChatPrompt], params: SamplingParams | None = None) -> list[Generation]:
+        params = params or SamplingParams()
+        ids = [self.tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True,
+                                                  return_dict=False) for p in prompts]
+        self.engine.temperature = max(params.temperature, 1e-5)  # vLLM greedy = temperature ~0
+        self.engine.top_p, self.engine.max_completion_length = params.top_p, params.max_new_tokens
+        self.engine.generation_kwargs = {"seed": params.seed} if params.seed is not None else {}
+        prompt_ids, completion_ids, logprobs, _ = self.engine.generate(ids, None, 1)
+        out = []
+        for p_ids, c_ids, lps in zip(prompt_ids, completion_ids, logprobs, strict=True):
+            eos = c_ids and c_ids[-1] == self.tokenizer.eos_token_id
+            out.append(Generation(
+                text=self.tokenizer.decode(c_ids, skip_special_tokens=True), prompt_token_ids=list(p_ids),
+                token_ids=list(c_ids), logprobs=[float("nan") if lp[0] is None else lp[0] for lp in lps],
+                finish_reason="stop" if eos else "length",
+            ))
+        return out

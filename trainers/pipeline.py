@@ -1,0 +1,214 @@
+"""A whole training run from a config: evaluate the start, warm-start, train, evaluate, report.
+
+``memgym train`` and ``memgym quickstart`` call :func:`run_training`. The run folder holds
+``config.yaml`` (the resolved config), ``metrics.jsonl`` (+ TensorBoard events), ``checkpoints/``,
+``evaluations.json`` (the rows of the before/after table), ``final/`` (the trained policy, loadable with
+``from_pretrained``), ``learning_curves.png`` and ``report.md``. Re-running the same command with the same
+``run_name`` resumes from the last checkpoint (``train.resume=auto``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memgym.trainers.config import TrainConfig
+
+EVALUATIONS = "evaluations.json"
+#: Columns of the before/after table (``qa``: the bench's QA score over all held-out questions).
+TABLE_COLUMNS = ("policy", "qa", "op_accuracy", "invalid_rate", "memory_entries")
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    rows: list[dict[str, Any]]
+    report: Path | None = None
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def verdict(rows: dict[str, dict[str, Any]]) -> str:
+    """One line saying, measured, whether the trained policy beat its start and the best heuristic."""
+    final, start = rows.get("final") or rows.get("sft"), rows.get("start")
+    baselines = {k: r for k, r in rows.items() if k.startswith("baseline:") and k != "baseline:oracle"}
+    if not final or "qa" not in final:
+        return "no held-out evaluation of the trained policy"
+    parts = [f"trained policy QA {final['qa']:.3f}"]
+    if start and "qa" in start:
+        parts.append(f"{'beats' if final['qa'] > start['qa'] else 'does NOT beat'} its start ({start['qa']:.3f})")
+    if baselines:
+        best_key = max(baselines, key=lambda k: baselines[k].get("qa", 0.0))
+        best = baselines[best_key]
+        word = "beats" if final["qa"] > best.get("qa", 0.0) else "does NOT beat"
+        parts.append(f"{word} the best heuristic baseline, {best['policy'].removeprefix('baseline: ')} "
+                     f"({best.get('qa', 0.0):.3f})")
+    return "; ".join(parts)
+
+
+def _load_rows(run_dir: Path) -> dict[str, dict[str, Any]]:
+    path = run_dir / EVALUATIONS
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _save_rows(run_dir: Path, rows: dict[str, dict[str, Any]]) -> None:
+    (run_dir / EVALUATIONS).write_text(json.dumps(rows, indent=1), encoding="utf-8")
+
+
+def table_row(name: str, metrics: dict[str, Any], prefix: str = "eval/") -> dict[str, Any]:
+    """One line of the before/after table from evaluation metrics."""
+    row: dict[str, Any] = {"policy": name}
+    for key in TABLE_COLUMNS[1:]:
+        if f"{prefix}{key}" in metrics:
+            row[key] = float(metrics[f"{prefix}{key}"])
+    return row
+
+
+def run_training(cfg: TrainConfig, *, run_dir: str | Path | None = None, **trainer_kwargs: Any) -> RunResult:
+    """Run ``cfg`` end to end (GRPO or PPO, with the optional SFT warm start, or SFT alone)."""
+    if cfg.algorithm == "rllib_ppo":
+        from memgym.trainers.rllib_ppo import train_rllib_ppo
+
+        return train_rllib_ppo(cfg, run_dir=run_dir)
+    from memgym.trainers.checkpoint import list_checkpoints
+    from memgym.trainers.evaluation import evaluate_policy
+    from memgym.trainers.grpo import GRPOTrainer
+    from memgym.trainers.ppo import PPOTrainer
+
+    started = time.perf_counter()
+    clock = PhaseClock()
+    trainer_cls = PPOTrainer if cfg.algorithm == "ppo" else GRPOTrainer
+    with clock("load"):
+        trainer = trainer_cls(cfg, run_dir=run_dir, **trainer_kwargs)
+    out = trainer.run_dir
+    rows = _load_rows(out)
+    fresh = cfg.train.resume == "never" or not list_checkpoints(out)
+    base_name = Path(cfg.model.name_or_path).name
+    if fresh and cfg.eval.before and cfg.eval.num_episodes > 0:
+        with clock("evaluate start"):
+            rows["start"] = table_row(f"start ({base_name})", evaluate_policy(trainer))
+        _save_rows(out, rows)
+    if fresh and (cfg.sft.enabled or cfg.algorithm == "sft"):
+        with clock("SFT warm start"):
+            warm_start(trainer)
+        if cfg.eval.num_episodes > 0 and (cfg.eval.after_sft or cfg.algorithm == "sft"):
+            with clock("evaluate after SFT"):
+                rows["sft"] = table_row("after SFT warm start", evaluate_policy(trainer))
+            _save_rows(out, rows)
+        trainer.save_checkpoint()  # a resumed run starts after the warm start, not before it
+    trainer.config.eval.before = False  # the start was evaluated above
+    if cfg.algorithm != "sft" and trainer.global_step < cfg.train.max_steps:
+        with clock(f"{cfg.algorithm.upper()} ({cfg.train.max_steps - trainer.global_step} steps + final eval)"):
+            trainer.train()
+    elif cfg.algorithm == "sft":
+        trainer.save_checkpoint()
+    if cfg.eval.num_episodes > 0 and not (cfg.algorithm == "sft" and "sft" in rows):
+        label = f"after SFT + {cfg.algorithm.upper()}" if cfg.sft.enabled else f"after {cfg.algorithm.upper()}"
+        final = trainer.final_eval
+        if not final:
+            with clock("evaluate final"):
+                final = evaluate_policy(trainer)
+        rows["final"] = table_row("after SFT" if cfg.algorithm == "sft" else label, final)
+    with clock("baselines"):
+        rows.update(baseline_rows(cfg, trainer.eval_env_kwargs))
+    _save_rows(out, rows)
+    save_final_model(trainer, out / "final")
+    from memgym.trainers.report import write_report
+
+    seconds = time.perf_counter() - started
+    notes = [f"algorithm: {cfg.algorithm}; model: {cfg.model.name_or_path}; env: {cfg.env.id} "
+             f"{cfg.env.kwargs}", f"wall-clock time of this invocation: {seconds:.0f} s "
+             f"({clock.describe()}); CPU load average at the end: {_load_average()}",
+             f"held-out episodes: {cfg.eval.num_episodes} (env.eval_kwargs={cfg.env.eval_kwargs})"]
+    notes.insert(0, verdict(rows))
+    (out / "timings.json").write_text(json.dumps(clock.seconds, indent=1), encoding="utf-8")
+    report = write_report(out, list(rows.values()), title=f"memgym {cfg.algorithm} run", notes=notes,
+                          columns=list(TABLE_COLUMNS))
+    return RunResult(out, list(rows.values()), report, seconds, {"verdict": verdict(rows), "timings": clock.seconds})
+
+
+class PhaseClock:
+    """Times the phases of a run and says what it is doing (stderr), so a long CPU run is not silent."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        print(f"[memgym] {phase} ...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = round(time.perf_counter() - start, 1)
+            print(f"[memgym] {phase}: {self.seconds[phase]:.0f} s", file=sys.stderr, flush=True)
+
+    def describe(self) -> str:
+        return ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items())
+
+
+def _load_average() -> str:
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def warm_start(trainer: Any) -> dict[str, float]:
+    """Memory-SFT on the oracle trajectories of the first ``sft.num_episodes`` training episodes."""
+    from memgym.trainers.sft import collect_examples, run_sft
+
+    cfg = trainer.config
+    n = min(cfg.sft.num_episodes, trainer.sampler.num_episodes)
+    make_env = trainer.make_env
+    if cfg.sft.env_kwargs:
+        from memgym.trainers.base import deep_merge, make_env_factory
+
+        make_env = make_env_factory(cfg.env.id, deep_merge(trainer.env_kwargs, cfg.sft.env_kwargs))
+    examples = collect_examples(make_env, list(range(n)), drop_noop_fraction=cfg.sft.drop_noop_fraction,
+                                seed=cfg.seed, prompt_format=trainer.prompt_format,
+                                compact_actions=cfg.sft.compact_actions)
+    metrics = run_sft(trainer.model, trainer.tokenizer, examples, cfg.sft, trainer.run_dir / "sft", seed=cfg.seed)
+    if trainer.logger is None:
+        from memgym.trainers.logging_utils import MetricLogger
+
+        trainer.logger = MetricLogger(trainer.run_dir, cfg.logging.report_to, run_name=trainer.run_dir.name,
+                                      config=cfg.to_dict(), wandb_project=cfg.logging.wandb_project)
+    trainer.logger.log(metrics, step=0)
+    if cfg.train.beta > 0 and not cfg.model.use_peft:
+        trainer.ref_model = trainer._make_reference()  # KL to the warm-started policy, as in RLHF
+    return metrics
+
+
+def baseline_rows(cfg: TrainConfig, eval_env_kwargs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The heuristic baselines on the same held-out episodes, through the bench harness."""
+    if not cfg.eval.baselines or cfg.eval.num_episodes <= 0:
+        return {}
+    from memgym.trainers.evaluation import evaluate_baselines
+
+    return {f"baseline:{name}": table_row(f"baseline: {name}", metrics)
+            for name, metrics in evaluate_baselines(cfg, eval_env_kwargs, cfg.eval.baselines).items()}
+
+
+def save_final_model(trainer: Any, folder: Path) -> Path:
+    """Save the trained policy as a plain model directory (LoRA adapters merged into a copy)."""
+    import copy
+
+    model = trainer.model
+    if trainer.config.model.use_peft:
+        model = copy.deepcopy(model).merge_and_unload()
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    trainer.tokenizer.save_pretrained(folder)
+    if hasattr(trainer, "value_head"):
+        from safetensors.torch import save_file
+
+        save_file(trainer.value_head.state_dict(), str(folder / "value_head.safetensors"))
+    return folder
