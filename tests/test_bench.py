@@ -224,28 +224,21 @@ def test_ray_gives_the_same_figures(episodes):
 
 @pytest.mark.slow  # loads transformers and the tokenizer
 def test_llm_policy_in_the_bench_reports_its_tokens(episodes):
-    import torch
-
     from memgym.policies.backend import SamplingParams
     from memgym.policies.backends.hf import TransformersBackend
     from memgym.policies.llm_policy import LLMPolicy
     from memgym.policies.models import tiny_model
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores: more threads than free cores slows generation ~10x
-    try:
-        model, tokenizer = tiny_model(seed=0)
-        policy = LLMPolicy(TransformersBackend(model, tokenizer), SamplingParams(max_new_tokens=4, seed=0))
-        tiny = generate_synthetic(
-            1,
-            seed=0,
-            config=SyntheticConfig(
-                n_entities=1, facts_per_entity=1, n_sessions=1, turns_per_session=4, max_updates=0
-            ),
-        )
-        result = run_bench([policy], "memgym/MemoryConstruct-v0", tiny, progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    model, tokenizer = tiny_model(seed=0)
+    policy = LLMPolicy(TransformersBackend(model, tokenizer), SamplingParams(max_new_tokens=4, seed=0))
+    tiny = generate_synthetic(
+        1,
+        seed=0,
+        config=SyntheticConfig(
+            n_entities=1, facts_per_entity=1, n_sessions=1, turns_per_session=4, max_updates=0
+        ),
+    )
+    result = run_bench([policy], "memgym/MemoryConstruct-v0", tiny, progress=False)
     s = result.summary()["llm"]
     assert 0 < s["tokens_generated"] <= 4 * s["steps"]
     assert (

@@ -221,16 +221,12 @@ def test_mem0_rules_skip_what_is_not_a_fact(rules_bank, speaker, text):
 # ----------------------------------------------------------------------------- the LLM policy
 @pytest.fixture(scope="module")
 def tiny_backend():
-    import torch
 
     from memgym.policies.backends.hf import TransformersBackend
     from memgym.policies.models import tiny_model
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores: more threads than free cores slows generation ~10x
     model, tokenizer = tiny_model(seed=0)
-    yield TransformersBackend(model, tokenizer, batch_size=8)
-    torch.set_num_threads(threads)
+    return TransformersBackend(model, tokenizer, batch_size=8)
 
 
 TINY = SyntheticConfig(

@@ -15,15 +15,6 @@ from memgym.policies.backend import SamplingParams
 from memgym.policies.models import MARKER, prepare_default_model, prepared_models, tiny_model
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two shared cores: torch's default two spinning threads slow small models down a lot here."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     """Convert once into a temporary cache (about 30 s of CPU: GGUF dequantisation dominates)."""
