@@ -33,14 +33,26 @@ def test_dry_run_resolves_the_shipped_quickstart(capsys):
 
 @pytest.mark.slow
 def test_a_tiny_run_writes_checkpoints_curves_and_the_table(tmp_path, capsys):
-    data = ("{n_episodes: 3, seed: 0, config: {n_entities: 1, facts_per_entity: 2, n_sessions: 1, "
-            "turns_per_session: 6}}")
+    data = (
+        "{n_episodes: 3, seed: 0, config: {n_entities: 1, facts_per_entity: 2, n_sessions: 1, "
+        "turns_per_session: 6}}"
+    )
     overrides = [
-        "model.name_or_path=tiny", f"env.kwargs={{top_k: 2, episode_kwargs: {data}}}",
-        "env.eval_kwargs={episode_kwargs: {n_episodes: 2, seed: 5}}", "train.max_steps=1",
-        "train.num_generations=2", "generation.max_new_tokens=6", "generation.batch_size=4", "sft.num_episodes=2",
-        "sft.batch_size=4", "sft.learning_rate=1e-3", "eval.num_episodes=2", "eval.baselines=[noop, store_all]",
-        f"output_dir={tmp_path}", "run_name=tiny", "logging.report_to=[tensorboard]",
+        "model.name_or_path=tiny",
+        f"env.kwargs={{top_k: 2, episode_kwargs: {data}}}",
+        "env.eval_kwargs={episode_kwargs: {n_episodes: 2, seed: 5}}",
+        "train.max_steps=1",
+        "train.num_generations=2",
+        "generation.max_new_tokens=6",
+        "generation.batch_size=4",
+        "sft.num_episodes=2",
+        "sft.batch_size=4",
+        "sft.learning_rate=1e-3",
+        "eval.num_episodes=2",
+        "eval.baselines=[noop, store_all]",
+        f"output_dir={tmp_path}",
+        "run_name=tiny",
+        "logging.report_to=[tensorboard]",
     ]
     assert main(["train", "--config", "quickstart", *overrides]) == 0
     run = tmp_path / "tiny"

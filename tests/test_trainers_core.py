@@ -18,9 +18,16 @@ from memgym.trainers.rollout import EpisodeSampler
 
 def tiny_llama(seed: int = 0) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                         pad_token_id=0)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        pad_token_id=0,
+    )
     return LlamaForCausalLM(config).eval()
 
 
@@ -37,8 +44,10 @@ def test_config_yaml_and_overrides(tmp_path):
 
 
 def test_config_unknown_key_names_close_match(tmp_path):
-    with pytest.raises(ConfigError, match=re.escape("unknown key 'learnig_rate' in section 'train'. Did you mean: "
-                                                    "learning_rate?")):
+    with pytest.raises(
+        ConfigError,
+        match=re.escape("unknown key 'learnig_rate' in section 'train'. Did you mean: learning_rate?"),
+    ):
         load_config(None, ["train.learnig_rate=1"])
     with pytest.raises(ConfigError, match="unknown key 'trian' in the top level"):
         load_config(None, ["trian.max_steps=1"])
@@ -87,7 +96,8 @@ def test_group_advantages_hand_made_group():
     # every step of a trajectory gets its trajectory's advantage
     step_traj = [0, 0, 0, 1, 2, 3, 3]
     assert broadcast_to_steps(adv, step_traj).tolist() == pytest.approx(
-        [expected] * 3 + [-expected, -expected] + [expected] * 2, abs=1e-6)
+        [expected] * 3 + [-expected, -expected] + [expected] * 2, abs=1e-6
+    )
 
 
 def test_group_advantages_ignore_nan_returns():
@@ -127,15 +137,22 @@ def test_loss_gradient_comes_from_completion_tokens_only():
     model = tiny_llama()
     batch = pack_steps(prompts, completions, pad_token_id=0)
     logps, _ = completion_logps(model, batch)
-    out = clipped_policy_loss(logps, logps.detach(), advantages, batch.completion_mask,
-                              clip_low=0.2, clip_high=0.2, loss_type="dapo")
+    out = clipped_policy_loss(
+        logps,
+        logps.detach(),
+        advantages,
+        batch.completion_mask,
+        clip_low=0.2,
+        clip_high=0.2,
+        loss_type="dapo",
+    )
     out.loss.backward()
     got = {n: p.grad.clone() for n, p in model.named_parameters()}
     # Reference: each sequence alone, unpadded, summing log-probs of its completion tokens only.
     model.zero_grad()
     total = torch.zeros(())
     for p, c, a in zip(prompts, completions, advantages, strict=True):
-        logits = model(torch.tensor([p + c])).logits[0, len(p) - 1:-1].log_softmax(-1)
+        logits = model(torch.tensor([p + c])).logits[0, len(p) - 1 : -1].log_softmax(-1)
         total = total - a * logits.gather(-1, torch.tensor(c)[:, None]).sum()
     (total / 5).backward()
     for name, param in model.named_parameters():
@@ -151,8 +168,9 @@ def test_clipped_policy_loss_clips_and_adds_kl():
     assert float(out.loss) == pytest.approx(-(1.2 + 1.0) / 2)
     assert out.clip_fraction == pytest.approx(0.5)
     ref = torch.log(torch.tensor([[0.25, 0.5]]))
-    with_kl = clipped_policy_loss(logps, old, torch.tensor([1.0]), mask, clip_low=0.2, clip_high=0.2,
-                                  ref_logps=ref, beta=0.1)
+    with_kl = clipped_policy_loss(
+        logps, old, torch.tensor([1.0]), mask, clip_low=0.2, clip_high=0.2, ref_logps=ref, beta=0.1
+    )
     kl = k3_kl(logps, ref)
     assert float(with_kl.loss) == pytest.approx(-(1.2 + 1.0) / 2 + 0.1 * float(kl.mean()))
     assert float(kl[0, 1]) == pytest.approx(0.0) and float(kl[0, 0]) > 0
@@ -181,8 +199,13 @@ def test_checkpoint_round_trip(tmp_path):
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     model(torch.tensor([[1, 2, 3]])).logits.sum().backward()
     opt.step()
-    save_checkpoint(tmp_path / "checkpoints" / "step-000001", model=model, optimizer=opt, scheduler=sched,
-                    state={"global_step": 1})
+    save_checkpoint(
+        tmp_path / "checkpoints" / "step-000001",
+        model=model,
+        optimizer=opt,
+        scheduler=sched,
+        state={"global_step": 1},
+    )
     other = tiny_llama(1)
     opt2 = torch.optim.AdamW(other.parameters(), lr=1e-3)
     sched2 = torch.optim.lr_scheduler.LambdaLR(opt2, lambda s: 1.0)

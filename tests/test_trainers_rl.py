@@ -11,8 +11,11 @@ from memgym.trainers.grpo import GRPOTrainer
 from memgym.trainers.ppo import PPOTrainer
 from memgym.trainers.rollout import RolloutCollector
 
-DATA = {"n_episodes": 3, "seed": 0,
-        "config": {"n_entities": 1, "facts_per_entity": 2, "n_sessions": 1, "turns_per_session": 6}}
+DATA = {
+    "n_episodes": 3,
+    "seed": 0,
+    "config": {"n_entities": 1, "facts_per_entity": 2, "n_sessions": 1, "turns_per_session": 6},
+}
 
 
 class ActionLengthBonus(gym.Wrapper):
@@ -24,8 +27,13 @@ class ActionLengthBonus(gym.Wrapper):
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        info = {**info, "reward_components": {**info.get("reward_components", {}),
-                                              "reward/length_bonus": len(action) / 100}}
+        info = {
+            **info,
+            "reward_components": {
+                **info.get("reward_components", {}),
+                "reward/length_bonus": len(action) / 100,
+            },
+        }
         return obs, reward + len(action) / 100, terminated, truncated, info
 
 
@@ -36,12 +44,26 @@ def make_env():
 
 
 def config(tmp_path, algorithm="grpo", *extra):
-    return load_config(None, [
-        f"algorithm={algorithm}", "model.name_or_path=tiny", "logging.report_to=[tensorboard]",
-        "train.max_steps=2", "train.num_generations=2", "train.episodes_per_step=1", "train.learning_rate=1e-3",
-        "env.max_episode_steps=2", "generation.max_new_tokens=6", "eval.num_episodes=0", "eval.baselines=[]",
-        f"output_dir={tmp_path}", "run_name=run", "seed=0", *extra,
-    ])
+    return load_config(
+        None,
+        [
+            f"algorithm={algorithm}",
+            "model.name_or_path=tiny",
+            "logging.report_to=[tensorboard]",
+            "train.max_steps=2",
+            "train.num_generations=2",
+            "train.episodes_per_step=1",
+            "train.learning_rate=1e-3",
+            "env.max_episode_steps=2",
+            "generation.max_new_tokens=6",
+            "eval.num_episodes=0",
+            "eval.baselines=[]",
+            f"output_dir={tmp_path}",
+            "run_name=run",
+            "seed=0",
+            *extra,
+        ],
+    )
 
 
 def params(model):
@@ -61,7 +83,11 @@ def test_steps_change_weights_and_log_rewards(tmp_path, algorithm):
     steps = [r for r in records if "reward" in r]
     assert [r["step"] for r in steps] == [1, 2]
     for r in steps:  # the composed reward and each of its components are logged
-        assert "reward/format_penalty" in r and "reward/length_bonus" in r and "reward_weighted/format_penalty" in r
+        assert (
+            "reward/format_penalty" in r
+            and "reward/length_bonus" in r
+            and "reward_weighted/format_penalty" in r
+        )
         assert r["time/generation"] > 0 and r["time/update"] > 0
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
     if algorithm == "ppo":
@@ -80,7 +106,9 @@ def test_resume_reproduces_the_next_step(tmp_path):
         assert torch.allclose(p, q, atol=1e-6), name
     log = [json.loads(line) for line in (tmp_path / "b" / "run" / "metrics.jsonl").read_text().splitlines()]
     ref = [json.loads(line) for line in (tmp_path / "a" / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["reward"] for r in log if "reward" in r] == pytest.approx([r["reward"] for r in ref if "reward" in r])
+    assert [r["reward"] for r in log if "reward" in r] == pytest.approx(
+        [r["reward"] for r in ref if "reward" in r]
+    )
 
 
 def test_rollouts_keep_the_engines_tokens(tmp_path):
@@ -113,10 +141,24 @@ def test_state_groups_branch_one_state_and_the_driver_moves_on(tmp_path):
     collector = RolloutCollector(single_step, trainer.backend)
     order = iter([0, 1, 2, 0, 1, 2])
     trajs = collector.state_groups(lambda: next(order), 2, 3, trainer.sampling_params(), seed=0)
-    assert [t.group for t in trajs] == [0, 0, 0, 1, 1, 1] and [t.episode_index for t in trajs] == [0] * 3 + [1] * 3
+    assert [t.group for t in trajs] == [0, 0, 0, 1, 1, 1] and [t.episode_index for t in trajs] == [0] * 3 + [
+        1
+    ] * 3
     for g in (0, 1):  # one state per group: the same prompt, G sampled one-step trajectories
-        group = trajs[3 * g:3 * g + 3]
+        group = trajs[3 * g : 3 * g + 3]
         assert len({tuple(t.steps[0].prompt_ids) for t in group}) == 1
         assert all(len(t.steps) == 1 and t.terminated for t in group)
     again = collector.state_groups(lambda: next(order), 2, 3, trainer.sampling_params(), seed=1)
     assert [t.episode_index for t in again] == [2] * 3 + [0] * 3  # single-step episodes end: new states
+
+
+def test_lora_with_kl_trains_only_the_adapters(tmp_path):
+    cfg = config(tmp_path, "grpo", "model.use_peft=true", "model.lora_r=4", "train.beta=0.1", "train.max_steps=1")
+    trainer = GRPOTrainer(cfg, make_env=make_env)
+    assert trainer.ref_model is None  # the reference is the base model, adapters disabled
+    before = params(trainer.model)
+    trainer.train()
+    changed = {n for n, p in trainer.model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all("lora_" in n for n in changed)
+    last = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()][-1]
+    assert last["train/kl"] >= 0.0  # KL to the reference is computed and logged

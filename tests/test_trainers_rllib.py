@@ -4,8 +4,11 @@ import pytest
 
 from memgym.trainers.config import load_config
 
-DATA = {"n_episodes": 4, "seed": 0,
-        "config": {"n_entities": 1, "facts_per_entity": 2, "n_sessions": 1, "turns_per_session": 10}}
+DATA = {
+    "n_episodes": 4,
+    "seed": 0,
+    "config": {"n_entities": 1, "facts_per_entity": 2, "n_sessions": 1, "turns_per_session": 10},
+}
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +23,25 @@ def ray_local():
 def test_rllib_ppo_improves_on_a_tiny_structured_env(tmp_path, ray_local):
     from memgym.trainers.rllib_ppo import train_rllib_ppo
 
-    cfg = load_config(None, [
-        "algorithm=rllib_ppo", f"env.kwargs={{episode_kwargs: {DATA}, top_k: 2, n_candidates: 2, feature_dim: 16}}",
-        "env.skip_speakers=[Assistant]", "rllib.iterations=4", "rllib.train_batch_size=256",
-        "rllib.minibatch_size=64", "rllib.num_epochs=4", "rllib.learning_rate=1e-3", "eval.num_episodes=4",
-        "eval.baselines=[noop]", "logging.report_to=none", f"output_dir={tmp_path}", "run_name=rl", "seed=0",
-    ])
+    cfg = load_config(
+        None,
+        [
+            "algorithm=rllib_ppo",
+            f"env.kwargs={{episode_kwargs: {DATA}, top_k: 2, n_candidates: 2, feature_dim: 16}}",
+            "env.skip_speakers=[Assistant]",
+            "rllib.iterations=4",
+            "rllib.train_batch_size=256",
+            "rllib.minibatch_size=64",
+            "rllib.num_epochs=4",
+            "rllib.learning_rate=1e-3",
+            "eval.num_episodes=4",
+            "eval.baselines=[noop]",
+            "logging.report_to=none",
+            f"output_dir={tmp_path}",
+            "run_name=rl",
+            "seed=0",
+        ],
+    )
     result = train_rllib_ppo(cfg)
     before, after = result.rows[0], result.rows[1]
     assert before["policy"].startswith("start") and after["policy"] == "after RLlib PPO"

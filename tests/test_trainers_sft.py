@@ -10,14 +10,19 @@ from memgym.trainers.config import SFTConfig
 from memgym.trainers.prompting import COMPACT_MANAGER_PROMPT, SkipSpeakers, SystemPrompt, compact_mem0_action
 from memgym.trainers.sft import collect_examples, run_sft, tokenize_examples
 
-DATA = {"n_episodes": 2, "seed": 0,
-        "config": {"n_entities": 1, "facts_per_entity": 2, "n_sessions": 1, "turns_per_session": 8}}
+DATA = {
+    "n_episodes": 2,
+    "seed": 0,
+    "config": {"n_entities": 1, "facts_per_entity": 2, "n_sessions": 1, "turns_per_session": 8},
+}
 
 
 def make_env():
     from memgym.envs import make
 
-    return make("memgym/MemoryManager-v0", episode_kwargs=DATA, top_k=2, extractor=SkipSpeakers(["Assistant"]))
+    return make(
+        "memgym/MemoryManager-v0", episode_kwargs=DATA, top_k=2, extractor=SkipSpeakers(["Assistant"])
+    )
 
 
 def test_oracle_examples_replay_the_oracle_in_the_policy_format():
@@ -40,10 +45,13 @@ def test_drop_noop_fraction_keeps_every_write():
 
 
 def test_compact_action_keeps_the_operations():
-    text = ('{"memory": [{"id": "m1", "text": "new", "event": "UPDATE", "old_memory": "old"}, '
-            '{"id": "m2", "text": "gone", "event": "DELETE"}]}')
-    assert json.loads(compact_mem0_action(text)) == {"memory": [
-        {"id": "m1", "text": "new", "event": "UPDATE"}, {"id": "m2", "event": "DELETE"}]}
+    text = (
+        '{"memory": [{"id": "m1", "text": "new", "event": "UPDATE", "old_memory": "old"}, '
+        '{"id": "m2", "text": "gone", "event": "DELETE"}]}'
+    )
+    assert json.loads(compact_mem0_action(text)) == {
+        "memory": [{"id": "m1", "text": "new", "event": "UPDATE"}, {"id": "m2", "event": "DELETE"}]
+    }
     assert compact_mem0_action("not json") == "not json"
 
 
@@ -60,7 +68,9 @@ def test_sft_trains_on_completion_tokens_in_the_generation_format(tmp_path):
         assert row["completion_mask"] == [0] * n + [1] * (len(row["input_ids"]) - n)
         assert tokenizer.decode(row["input_ids"][n:]) == example["completion"] + tokenizer.eos_token
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    metrics = run_sft(model, tokenizer, examples, SFTConfig(epochs=1, batch_size=3, learning_rate=1e-3), tmp_path)
+    metrics = run_sft(
+        model, tokenizer, examples, SFTConfig(epochs=1, batch_size=3, learning_rate=1e-3), tmp_path
+    )
     assert metrics["sft/steps"] == 2 and metrics["sft/loss"] > 0
     assert any(not torch.equal(p, before[n]) for n, p in model.named_parameters())
 

@@ -45,7 +45,11 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """``over`` laid on ``base``, merging nested mappings (eval_kwargs may change one data option)."""
     out = dict(base)
     for key, value in over.items():
-        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            deep_merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
     return out
 
 
@@ -111,15 +115,21 @@ class RLTrainer:
         self.ref_model = self._make_reference()
         self.run_dir = Path(run_dir) if run_dir else Path(cfg.output_dir) / cfg.resolved_run_name()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.backend = backend if backend is not None else modeling.build_backend(cfg.generation, model, tokenizer)
+        self.backend = (
+            backend if backend is not None else modeling.build_backend(cfg.generation, model, tokenizer)
+        )
         self.env_kwargs = env_kwargs(cfg.env)
         self.eval_env_kwargs = deep_merge(self.env_kwargs, cfg.env.eval_kwargs)
         self.make_env = make_env or make_env_factory(cfg.env.id, self.env_kwargs)
         self.make_eval_env = make_eval_env or make_env_factory(cfg.env.id, self.eval_env_kwargs)
         self.prompt_format = SystemPrompt(cfg.env.system_prompt_text)
-        self.collector = RolloutCollector(self.make_env, self.backend, batch_size=cfg.generation.batch_size,
-                                          max_episode_steps=cfg.env.max_episode_steps,
-                                          prompt_format=self.prompt_format)
+        self.collector = RolloutCollector(
+            self.make_env,
+            self.backend,
+            batch_size=cfg.generation.batch_size,
+            max_episode_steps=cfg.env.max_episode_steps,
+            prompt_format=self.prompt_format,
+        )
         n = num_train_episodes or cfg.env.num_train_episodes or _count_episodes(self.collector)
         self.sampler = EpisodeSampler(n, cfg.seed)
         self.global_step = 0
@@ -145,8 +155,9 @@ class RLTrainer:
         """Fill ``rb.targets`` before the update; returns metrics to log."""
         raise NotImplementedError
 
-    def micro_loss(self, rb: RolloutBatch, rows: torch.Tensor, sub: StepBatch, minibatch: torch.Tensor
-                   ) -> tuple[torch.Tensor, dict[str, float]]:
+    def micro_loss(
+        self, rb: RolloutBatch, rows: torch.Tensor, sub: StepBatch, minibatch: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """Loss of the micro-batch ``rows`` (a subset of ``minibatch``), scaled to sum over the minibatch."""
         raise NotImplementedError
 
@@ -168,14 +179,18 @@ class RLTrainer:
 
         t = self.config.train
         total = max(t.max_steps * t.num_iterations * t.num_minibatches, 1)
-        return get_scheduler(t.lr_scheduler, self.optimizer, num_warmup_steps=t.warmup_steps,
-                             num_training_steps=total)
+        return get_scheduler(
+            t.lr_scheduler, self.optimizer, num_warmup_steps=t.warmup_steps, num_training_steps=total
+        )
 
     # ------------------------------------------------------------------ rollouts
     def sampling_params(self, evaluation: bool = False) -> SamplingParams:
         g = self.config.generation
-        return SamplingParams(max_new_tokens=g.max_new_tokens,
-                              temperature=g.eval_temperature if evaluation else g.temperature, top_p=g.top_p)
+        return SamplingParams(
+            max_new_tokens=g.max_new_tokens,
+            temperature=g.eval_temperature if evaluation else g.temperature,
+            top_p=g.top_p,
+        )
 
     def collect_rollouts(self, step: int) -> list[Trajectory]:
         """G rollouts for each of ``episodes_per_step`` episodes (or states), seeded by the step."""
@@ -184,8 +199,9 @@ class RLTrainer:
         self.model.eval()
         with torch.no_grad():
             if self.config.env.group_by == "state":
-                return self.collector.state_groups(lambda: self.sampler.take(1)[0], t.episodes_per_step,
-                                                   t.num_generations, params, seed)
+                return self.collector.state_groups(
+                    lambda: self.sampler.take(1)[0], t.episodes_per_step, t.num_generations, params, seed
+                )
             indices = self.sampler.take(t.episodes_per_step)
             return self.collector.episode_groups(indices, t.num_generations, params, seed)
 
@@ -197,8 +213,9 @@ class RLTrainer:
                 owner.append(i)
         if not steps:
             raise MemgymError("the rollouts produced no steps (did every episode end at reset?)")
-        batch = pack_steps([s.prompt_ids for s in steps], [s.completion_ids for s in steps],
-                           self.tokenizer.pad_token_id)
+        batch = pack_steps(
+            [s.prompt_ids for s in steps], [s.completion_ids for s in steps], self.tokenizer.pad_token_id
+        )
         loss_mask = batch.completion_mask.clone()
         if self.config.grpo.mask_truncated_completions:
             truncated = torch.tensor([s.finish_reason == "length" for s in steps])
@@ -206,8 +223,13 @@ class RLTrainer:
         return RolloutBatch(trajectories, steps, torch.tensor(owner), batch, loss_mask)
 
     # ------------------------------------------------------------------ scoring
-    def score(self, model: torch.nn.Module, rb: RolloutBatch, rows: torch.Tensor | None = None,
-              return_hidden: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def score(
+        self,
+        model: torch.nn.Module,
+        rb: RolloutBatch,
+        rows: torch.Tensor | None = None,
+        return_hidden: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Completion log-probs (and last-prompt hidden states) for all rows, in micro-batches, no grad."""
         rows = torch.arange(len(rb.steps)) if rows is None else rows
         C = rb.batch.completion_ids.shape[1]
@@ -215,13 +237,13 @@ class RLTrainer:
         hidden = None
         with torch.no_grad():
             for k in range(0, len(rows), self.config.train.micro_batch_size):
-                chunk = rows[k:k + self.config.train.micro_batch_size]
+                chunk = rows[k : k + self.config.train.micro_batch_size]
                 sub = select_rows(rb.batch, chunk)
                 lp, h = completion_logps(model, sub, self.config.generation.temperature, return_hidden)
-                logps[k:k + len(chunk), :lp.shape[1]] = lp
+                logps[k : k + len(chunk), : lp.shape[1]] = lp
                 if h is not None:
                     hidden = torch.zeros(len(rows), h.shape[-1]) if hidden is None else hidden
-                    hidden[k:k + len(chunk)] = h
+                    hidden[k : k + len(chunk)] = h
         return logps, hidden
 
     def reference_logps(self, rb: RolloutBatch) -> torch.Tensor:
@@ -238,7 +260,7 @@ class RLTrainer:
         engine = torch.zeros_like(old_logps)
         for i, s in enumerate(rb.steps):
             if s.logprobs:
-                engine[i, :len(s.logprobs)] = torch.nan_to_num(torch.tensor(s.logprobs), nan=0.0)
+                engine[i, : len(s.logprobs)] = torch.nan_to_num(torch.tensor(s.logprobs), nan=0.0)
         diff = (old_logps - engine) * rb.loss_mask
         return torch.clamp(torch.exp(diff), max=g.vllm_importance_sampling_cap)
 
@@ -266,7 +288,7 @@ class RLTrainer:
             for minibatch in torch.tensor_split(order, min(t.num_minibatches, B)):
                 self.optimizer.zero_grad(set_to_none=True)
                 for k in range(0, len(minibatch), t.micro_batch_size):
-                    rows = minibatch[k:k + t.micro_batch_size]
+                    rows = minibatch[k : k + t.micro_batch_size]
                     loss, stats = self.micro_loss(rb, rows, select_rows(rb.batch, rows), minibatch)
                     loss.backward()
                     for key, value in stats.items():
@@ -297,11 +319,15 @@ class RLTrainer:
         now = time.perf_counter()
         metrics.update(rollout_metrics(trajectories))
         times = self.collector.times
-        metrics.update({
-            "time/generation": times.generation, "time/environment": times.environment,
-            "time/update": now - t_update, "time/step": now - start,
-            "rollout/tokens_per_second": times.generated_tokens / max(times.generation, 1e-9),
-        })
+        metrics.update(
+            {
+                "time/generation": times.generation,
+                "time/environment": times.environment,
+                "time/update": now - t_update,
+                "time/step": now - start,
+                "rollout/tokens_per_second": times.generated_tokens / max(times.generation, 1e-9),
+            }
+        )
         self.global_step += 1
         return metrics
 
@@ -311,9 +337,13 @@ class RLTrainer:
 
         cfg = self.config
         resumed = self.maybe_resume()
-        self.logger = self.logger or MetricLogger(self.run_dir, cfg.logging.report_to,
-                                                  run_name=self.run_dir.name, config=cfg.to_dict(),
-                                                  wandb_project=cfg.logging.wandb_project)
+        self.logger = self.logger or MetricLogger(
+            self.run_dir,
+            cfg.logging.report_to,
+            run_name=self.run_dir.name,
+            config=cfg.to_dict(),
+            wandb_project=cfg.logging.wandb_project,
+        )
         if resumed:
             self.logger.truncate_after(self.global_step)
         (self.run_dir / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
@@ -324,8 +354,11 @@ class RLTrainer:
             last = self.train_step()
             if self.global_step % cfg.logging.logging_steps == 0 or self.global_step == cfg.train.max_steps:
                 self.logger.log(last, step=self.global_step)
-            if cfg.eval.eval_steps and self.global_step % cfg.eval.eval_steps == 0 \
-                    and self.global_step < cfg.train.max_steps:
+            if (
+                cfg.eval.eval_steps
+                and self.global_step % cfg.eval.eval_steps == 0
+                and self.global_step < cfg.train.max_steps
+            ):
                 self.logger.log(evaluate_policy(self), step=self.global_step)
             if cfg.train.save_steps and self.global_step % cfg.train.save_steps == 0:
                 self.save_checkpoint()
@@ -338,21 +371,37 @@ class RLTrainer:
 
     # ------------------------------------------------------------------ checkpoints
     def trainer_state(self) -> dict[str, Any]:
-        return {"global_step": self.global_step, "sampler": self.sampler.state_dict(),
-                "algorithm": self.algorithm}
+        return {
+            "global_step": self.global_step,
+            "sampler": self.sampler.state_dict(),
+            "algorithm": self.algorithm,
+        }
 
     def save_checkpoint(self) -> Path:
         folder = self.run_dir / "checkpoints" / f"step-{self.global_step:06d}"
-        save_checkpoint(folder, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
-                        state=self.trainer_state(), extra_modules=self.extra_modules())
+        save_checkpoint(
+            folder,
+            model=self.model,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            state=self.trainer_state(),
+            extra_modules=self.extra_modules(),
+        )
         prune_checkpoints(self.run_dir, self.config.train.save_total_limit)
         return folder
 
     def load_checkpoint(self, folder: str | Path) -> None:
-        state = load_checkpoint(folder, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
-                                extra_modules=self.extra_modules())
+        state = load_checkpoint(
+            folder,
+            model=self.model,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            extra_modules=self.extra_modules(),
+        )
         if state.get("algorithm") not in (None, self.algorithm):
-            raise MemgymError(f"checkpoint {folder} was written by {state['algorithm']}, not {self.algorithm}")
+            raise MemgymError(
+                f"checkpoint {folder} was written by {state['algorithm']}, not {self.algorithm}"
+            )
         self.global_step = int(state["global_step"])
         self.sampler.load_state_dict(state["sampler"])
         if hasattr(self.backend, "sync_weights"):
@@ -401,4 +450,3 @@ def _count_episodes(collector: RolloutCollector) -> int:
     if episodes is not None:
         return len(episodes)
     raise MemgymError(f"cannot tell how many episodes {type(env).__name__} has; set env.num_train_episodes")
-

@@ -33,7 +33,9 @@ class StepBatch:
     @property
     def loss_mask(self) -> torch.Tensor:
         """``(B, P + C)``: 1 exactly on the tokens whose log-probs enter the loss."""
-        prompt_zeros = torch.zeros(self.input_ids.shape[0], self.prompt_length, dtype=self.completion_mask.dtype)
+        prompt_zeros = torch.zeros(
+            self.input_ids.shape[0], self.prompt_length, dtype=self.completion_mask.dtype
+        )
         return torch.cat([prompt_zeros, self.completion_mask], dim=1)
 
 
@@ -42,7 +44,9 @@ def pack_steps(
 ) -> StepBatch:
     """Pad the engine's prompt and completion ids of each step into one batch (no re-tokenization)."""
     if len(prompt_ids) != len(completion_ids) or not prompt_ids:
-        raise ValueError(f"need as many prompts as completions (got {len(prompt_ids)}, {len(completion_ids)})")
+        raise ValueError(
+            f"need as many prompts as completions (got {len(prompt_ids)}, {len(completion_ids)})"
+        )
     prompts = [torch.tensor(list(p), dtype=torch.long) for p in prompt_ids]
     # An empty completion (the engine stopped at once) still gets one padded column so shapes stay valid.
     completions = [torch.tensor(list(c) or [pad_token_id], dtype=torch.long) for c in completion_ids]
@@ -55,8 +59,12 @@ def pack_steps(
     # Positions count real tokens only, as generation did; left padding must not shift them.
     position_ids = (attention.cumsum(dim=1) - 1).clamp(min=0)
     return StepBatch(
-        input_ids=torch.cat([p, c], dim=1), attention_mask=attention, position_ids=position_ids,
-        completion_ids=c, completion_mask=c_mask, prompt_length=p.shape[1],
+        input_ids=torch.cat([p, c], dim=1),
+        attention_mask=attention,
+        position_ids=position_ids,
+        completion_ids=c,
+        completion_mask=c_mask,
+        prompt_length=p.shape[1],
     )
 
 
@@ -69,9 +77,12 @@ def select_rows(batch: StepBatch, rows: torch.Tensor | Sequence[int]) -> StepBat
     keep_right = max(int(batch.completion_mask[idx].sum(dim=1).max()), 1)
     lo, hi = P - keep_left, P + keep_right
     return StepBatch(
-        input_ids=batch.input_ids[idx, lo:hi], attention_mask=attention[:, lo:hi],
-        position_ids=batch.position_ids[idx, lo:hi], completion_ids=batch.completion_ids[idx, :keep_right],
-        completion_mask=batch.completion_mask[idx, :keep_right], prompt_length=keep_left,
+        input_ids=batch.input_ids[idx, lo:hi],
+        attention_mask=attention[:, lo:hi],
+        position_ids=batch.position_ids[idx, lo:hi],
+        completion_ids=batch.completion_ids[idx, :keep_right],
+        completion_mask=batch.completion_mask[idx, :keep_right],
+        prompt_length=keep_left,
     )
 
 
@@ -86,8 +97,12 @@ def completion_logps(
     """
     C = batch.completion_ids.shape[1]
     out = model(
-        input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
-        logits_to_keep=C + 1, output_hidden_states=return_hidden, use_cache=False,
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=batch.position_ids,
+        logits_to_keep=C + 1,
+        output_hidden_states=return_hidden,
+        use_cache=False,
     )
     logits = out.logits[:, :-1, :].float()  # position t predicts token t + 1
     if temperature and temperature != 1.0:

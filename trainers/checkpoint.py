@@ -44,7 +44,9 @@ def save_checkpoint(
     tmp.mkdir(parents=True)
     save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
     for name, module in (extra_modules or {}).items():
-        save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp / f"{name}.safetensors"))
+        save_file(
+            {k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp / f"{name}.safetensors")
+        )
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
     full_state = {**state, "rng": _rng_state()}
@@ -88,8 +90,11 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
     root = Path(run_dir) / "checkpoints"
     if not root.exists():
         return []
-    return sorted(p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp")
-                  and (p / STATE_FILE).exists())
+    return sorted(
+        p
+        for p in root.glob("step-*")
+        if p.is_dir() and not p.name.endswith(".tmp") and (p / STATE_FILE).exists()
+    )
 
 
 def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
@@ -100,8 +105,10 @@ def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
 def _rng_state() -> dict[str, Any]:
     return {
         "python": repr(random.getstate()),
-        "numpy": [int(x) if isinstance(x, (int, np.integer)) else x.tolist() if hasattr(x, "tolist") else x
-                  for x in np.random.get_state()],
+        "numpy": [
+            int(x) if isinstance(x, (int, np.integer)) else x.tolist() if hasattr(x, "tolist") else x
+            for x in np.random.get_state()
+        ],
         "torch": torch.get_rng_state().tolist(),
     }
 

@@ -31,7 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train`` and ``quickstart`` (each once: cli.SUBCOMMANDS lists this module for both)."""
     if "train" not in subparsers.choices:
         train = subparsers.add_parser(
-            "train", help="train a memory manager (GRPO, PPO, SFT, RLlib PPO) from a YAML config",
+            "train",
+            help="train a memory manager (GRPO, PPO, SFT, RLlib PPO) from a YAML config",
             description="Train a memory manager from a YAML config. Overrides: key=value with dotted keys, e.g. "
             "train.learning_rate=1e-6 algorithm=ppo env.kwargs.top_k=5.",
         )
@@ -42,7 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         train.set_defaults(func=run_train)
     if "quickstart" not in subparsers.choices:
         quick = subparsers.add_parser(
-            "quickstart", help="train a memory manager on the embedded defaults (CPU, ~15 min) and compare",
+            "quickstart",
+            help="train a memory manager on the embedded defaults (CPU, ~15 min) and compare",
             description="SFT warm start on oracle trajectories, then GRPO, on synthetic conversations; "
             "prints the held-out table against the starting model and the heuristic baselines.",
         )

@@ -25,8 +25,10 @@ def summarize(trajectories: list[Trajectory], prefix: str = "eval/") -> dict[str
     """Mean return, each reward component and the action error rate over rollouts."""
     n = max(len(trajectories), 1)
     steps = [s for t in trajectories for s in t.steps]
-    out = {f"{prefix}reward": sum(t.total_reward for t in trajectories) / n,
-           f"{prefix}error_rate": sum(s.error is not None for s in steps) / max(len(steps), 1)}
+    out = {
+        f"{prefix}reward": sum(t.total_reward for t in trajectories) / n,
+        f"{prefix}error_rate": sum(s.error is not None for s in steps) / max(len(steps), 1),
+    }
     totals: dict[str, float] = {}
     for t in trajectories:
         for name, value in t.reward_components().items():
@@ -35,7 +37,9 @@ def summarize(trajectories: list[Trajectory], prefix: str = "eval/") -> dict[str
     return out
 
 
-def held_out(cfg: Any, eval_env_kwargs: dict[str, Any], num_episodes: int) -> tuple[list[Any], dict[str, Any]]:
+def held_out(
+    cfg: Any, eval_env_kwargs: dict[str, Any], num_episodes: int
+) -> tuple[list[Any], dict[str, Any]]:
     """The first ``num_episodes`` episodes of the evaluation environment, and its other arguments."""
     from memgym.envs import make
 
@@ -45,13 +49,23 @@ def held_out(cfg: Any, eval_env_kwargs: dict[str, Any], num_episodes: int) -> tu
     return episodes, {k: v for k, v in eval_env_kwargs.items() if k not in _DATA_KEYS}
 
 
-def run_held_out_bench(cfg: Any, eval_env_kwargs: dict[str, Any], policies: list[Any], num_episodes: int) -> Any:
+def run_held_out_bench(
+    cfg: Any, eval_env_kwargs: dict[str, Any], policies: list[Any], num_episodes: int
+) -> Any:
     """``run_bench`` of ``policies`` on the held-out episodes with the run's environment arguments."""
     from memgym.policies.bench import run_bench
 
     episodes, kwargs = held_out(cfg, eval_env_kwargs, num_episodes)
-    return run_bench(policies, cfg.env.id, episodes, env_kwargs=kwargs, seed=cfg.seed,
-                     batch_size=cfg.generation.batch_size, metrics=(cfg.eval.metric,), progress=False)
+    return run_bench(
+        policies,
+        cfg.env.id,
+        episodes,
+        env_kwargs=kwargs,
+        seed=cfg.seed,
+        batch_size=cfg.generation.batch_size,
+        metrics=(cfg.eval.metric,),
+        progress=False,
+    )
 
 
 def flat_metrics(summary: dict[str, Any], metric: str, prefix: str = "eval/") -> dict[str, float]:
@@ -79,20 +93,24 @@ def evaluate_policy(trainer: RLTrainer, num_episodes: int | None = None) -> dict
 
     cfg = trainer.config
     n = cfg.eval.num_episodes if num_episodes is None else num_episodes
-    policy = PromptedLLMPolicy(trainer.backend, trainer.sampling_params(evaluation=True),
-                               cfg.env.system_prompt_text, name="trained")
+    policy = PromptedLLMPolicy(
+        trainer.backend, trainer.sampling_params(evaluation=True), cfg.env.system_prompt_text, name="trained"
+    )
     trainer.model.eval()
     with torch.no_grad():
         result = run_held_out_bench(cfg, trainer.eval_env_kwargs, [policy], n)
     return flat_metrics(result.summary()["trained"], cfg.eval.metric)
 
 
-def evaluate_baselines(cfg: Any, eval_env_kwargs: dict[str, Any], names: list[str],
-                       num_episodes: int | None = None) -> dict[str, dict[str, float]]:
+def evaluate_baselines(
+    cfg: Any, eval_env_kwargs: dict[str, Any], names: list[str], num_episodes: int | None = None
+) -> dict[str, dict[str, float]]:
     """Each baseline (``heuristic`` = all heuristic baselines) on the same held-out episodes."""
     from memgym.policies.managers import expand_policy_names
 
     n = cfg.eval.num_episodes if num_episodes is None else num_episodes
     eval_env_kwargs = {k: v for k, v in eval_env_kwargs.items() if k != "action_mode"}  # baselines write text
     result = run_held_out_bench(cfg, eval_env_kwargs, expand_policy_names(names), n)
-    return {name: flat_metrics(s, cfg.eval.metric) for name, s in result.summary().items() if not s["skipped"]}
+    return {
+        name: flat_metrics(s, cfg.eval.metric) for name, s in result.summary().items() if not s["skipped"]
+    }

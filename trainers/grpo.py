@@ -39,8 +39,9 @@ class GRPOTrainer(RLTrainer):
             "advantage_abs_mean": float(advantages.abs().mean()),
         }
 
-    def micro_loss(self, rb: RolloutBatch, rows: torch.Tensor, sub: StepBatch, minibatch: torch.Tensor
-                   ) -> tuple[torch.Tensor, dict[str, float]]:
+    def micro_loss(
+        self, rb: RolloutBatch, rows: torch.Tensor, sub: StepBatch, minibatch: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         cfg, targets = self.config, rb.targets
         logps, _ = completion_logps(self.model, sub, cfg.generation.temperature)
         C = logps.shape[1]
@@ -51,16 +52,27 @@ class GRPOTrainer(RLTrainer):
         token_level = cfg.grpo.loss_type in ("dapo", "bnpo")
         num_tokens = float(rb.loss_mask[minibatch].sum()) if token_level else None
         out = clipped_policy_loss(
-            logps, old, targets["advantages"][rows], mask, clip_low=cfg.grpo.epsilon,
-            clip_high=cfg.grpo.clip_high, loss_type=cfg.grpo.loss_type,
-            max_new_tokens=cfg.generation.max_new_tokens, num_tokens=num_tokens, ref_logps=ref,
-            beta=cfg.train.beta, importance_weights=iw,
+            logps,
+            old,
+            targets["advantages"][rows],
+            mask,
+            clip_low=cfg.grpo.epsilon,
+            clip_high=cfg.grpo.clip_high,
+            loss_type=cfg.grpo.loss_type,
+            max_new_tokens=cfg.generation.max_new_tokens,
+            num_tokens=num_tokens,
+            ref_logps=ref,
+            beta=cfg.train.beta,
+            importance_weights=iw,
         )
         share = float(mask.sum()) / max(num_tokens or 0.0, 1.0) if token_level else len(rows) / len(minibatch)
         loss = out.loss if token_level else out.loss * share
         value = out.loss.item()
-        stats = {"loss": value / max(share, 1e-9) if token_level else value,
-                 "clip_ratio": out.clip_fraction, "approx_kl": out.approx_kl}
+        stats = {
+            "loss": value / max(share, 1e-9) if token_level else value,
+            "clip_ratio": out.clip_fraction,
+            "approx_kl": out.approx_kl,
+        }
         if out.kl_ref is not None:
             stats["kl"] = out.kl_ref
         return loss, stats

@@ -18,8 +18,15 @@ class MetricLogger:
     views of the same numbers. A resumed run appends to the same file.
     """
 
-    def __init__(self, run_dir: str | Path, report_to: list[str], *, run_name: str = "",
-                 config: Mapping[str, Any] | None = None, wandb_project: str = "memgym") -> None:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        report_to: list[str],
+        *,
+        run_name: str = "",
+        config: Mapping[str, Any] | None = None,
+        wandb_project: str = "memgym",
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / "metrics.jsonl"
@@ -35,8 +42,13 @@ class MetricLogger:
                 import wandb
             except ImportError as err:
                 raise DependencyNotInstalled("wandb", "wandb", "to log to Weights & Biases") from err
-            self._wandb = wandb.init(project=wandb_project, name=run_name, config=dict(config or {}),
-                                     dir=str(self.run_dir), resume="allow")
+            self._wandb = wandb.init(
+                project=wandb_project,
+                name=run_name,
+                config=dict(config or {}),
+                dir=str(self.run_dir),
+                resume="allow",
+            )
 
     def log(self, metrics: Mapping[str, Any], step: int) -> None:
         clean = {k: _plain(v) for k, v in metrics.items()}
@@ -53,8 +65,11 @@ class MetricLogger:
         """Drop lines logged after ``step`` (a killed run may have logged past its last checkpoint)."""
         if not self.path.exists():
             return
-        kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
+        kept = [
+            line
+            for line in self.path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step
+        ]
         self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
     def close(self) -> None:

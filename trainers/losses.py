@@ -94,7 +94,9 @@ def clipped_policy_loss(
         kl_ref = float(masked_mean(kl.detach(), mask))
     loss = reduce_token_loss(per_token, mask, loss_type, max_new_tokens, num_tokens)
     with torch.no_grad():
-        is_clipped = ((ratio < 1.0 - clip_low) & (advantages < 0)) | ((ratio > 1.0 + clip_high) & (advantages > 0))
+        is_clipped = ((ratio < 1.0 - clip_low) & (advantages < 0)) | (
+            (ratio > 1.0 + clip_high) & (advantages > 0)
+        )
         clip_fraction = float(masked_mean(is_clipped.to(mask.dtype), mask))
         approx_kl = float(masked_mean(-log_ratio, mask))
     return PolicyLossOutput(loss=loss, clip_fraction=clip_fraction, approx_kl=approx_kl, kl_ref=kl_ref)

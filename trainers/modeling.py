@@ -40,8 +40,13 @@ def apply_peft(model: torch.nn.Module, cfg: ModelConfig) -> torch.nn.Module:
     targets: Any = cfg.lora_target_modules
     if targets == ["all-linear"]:
         targets = "all-linear"
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=targets, task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(model, lora)
 
 
@@ -103,9 +108,15 @@ class TRLVLLMBackend:
         if gen.vllm_mode == "server":
             kwargs["server_base_url"] = gen.vllm_server_base_url or "http://localhost:8000"
         self.engine = VLLMGeneration(
-            model, Accelerator(), tokenizer, mode=gen.vllm_mode,
-            gpu_memory_utilization=gen.vllm_gpu_memory_utilization, max_completion_length=gen.max_new_tokens,
-            temperature=max(gen.temperature, 1e-5), top_p=gen.top_p, **kwargs,
+            model,
+            Accelerator(),
+            tokenizer,
+            mode=gen.vllm_mode,
+            gpu_memory_utilization=gen.vllm_gpu_memory_utilization,
+            max_completion_length=gen.max_new_tokens,
+            temperature=max(gen.temperature, 1e-5),
+            top_p=gen.top_p,
+            **kwargs,
         )
 
     def sync_weights(self) -> None:
@@ -113,8 +124,12 @@ class TRLVLLMBackend:
 
     def generate(self, prompts: list[ChatPrompt], params: SamplingParams | None = None) -> list[Generation]:
         params = params or SamplingParams()
-        ids = [self.tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True,
-                                                  return_dict=False) for p in prompts]
+        ids = [
+            self.tokenizer.apply_chat_template(
+                p, add_generation_prompt=True, tokenize=True, return_dict=False
+            )
+            for p in prompts
+        ]
         self.engine.temperature = max(params.temperature, 1e-5)  # vLLM greedy = temperature ~0
         self.engine.top_p, self.engine.max_completion_length = params.top_p, params.max_new_tokens
         self.engine.generation_kwargs = {"seed": params.seed} if params.seed is not None else {}
@@ -122,9 +137,13 @@ class TRLVLLMBackend:
         out = []
         for p_ids, c_ids, lps in zip(prompt_ids, completion_ids, logprobs, strict=True):
             eos = c_ids and c_ids[-1] == self.tokenizer.eos_token_id
-            out.append(Generation(
-                text=self.tokenizer.decode(c_ids, skip_special_tokens=True), prompt_token_ids=list(p_ids),
-                token_ids=list(c_ids), logprobs=[float("nan") if lp[0] is None else lp[0] for lp in lps],
-                finish_reason="stop" if eos else "length",
-            ))
+            out.append(
+                Generation(
+                    text=self.tokenizer.decode(c_ids, skip_special_tokens=True),
+                    prompt_token_ids=list(p_ids),
+                    token_ids=list(c_ids),
+                    logprobs=[float("nan") if lp[0] is None else lp[0] for lp in lps],
+                    finish_reason="stop" if eos else "length",
+                )
+            )
         return out

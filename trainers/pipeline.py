@@ -43,13 +43,17 @@ def verdict(rows: dict[str, dict[str, Any]]) -> str:
         return "no held-out evaluation of the trained policy"
     parts = [f"trained policy QA {final['qa']:.3f}"]
     if start and "qa" in start:
-        parts.append(f"{'beats' if final['qa'] > start['qa'] else 'does NOT beat'} its start ({start['qa']:.3f})")
+        parts.append(
+            f"{'beats' if final['qa'] > start['qa'] else 'does NOT beat'} its start ({start['qa']:.3f})"
+        )
     if baselines:
         best_key = max(baselines, key=lambda k: baselines[k].get("qa", 0.0))
         best = baselines[best_key]
         word = "beats" if final["qa"] > best.get("qa", 0.0) else "does NOT beat"
-        parts.append(f"{word} the best heuristic baseline, {best['policy'].removeprefix('baseline: ')} "
-                     f"({best.get('qa', 0.0):.3f})")
+        parts.append(
+            f"{word} the best heuristic baseline, {best['policy'].removeprefix('baseline: ')} "
+            f"({best.get('qa', 0.0):.3f})"
+        )
     return "; ".join(parts)
 
 
@@ -105,12 +109,16 @@ def run_training(cfg: TrainConfig, *, run_dir: str | Path | None = None, **train
         trainer.save_checkpoint()  # a resumed run starts after the warm start, not before it
     trainer.config.eval.before = False  # the start was evaluated above
     if cfg.algorithm != "sft" and trainer.global_step < cfg.train.max_steps:
-        with clock(f"{cfg.algorithm.upper()} ({cfg.train.max_steps - trainer.global_step} steps + final eval)"):
+        with clock(
+            f"{cfg.algorithm.upper()} ({cfg.train.max_steps - trainer.global_step} steps + final eval)"
+        ):
             trainer.train()
     elif cfg.algorithm == "sft":
         trainer.save_checkpoint()
     if cfg.eval.num_episodes > 0 and not (cfg.algorithm == "sft" and "sft" in rows):
-        label = f"after SFT + {cfg.algorithm.upper()}" if cfg.sft.enabled else f"after {cfg.algorithm.upper()}"
+        label = (
+            f"after SFT + {cfg.algorithm.upper()}" if cfg.sft.enabled else f"after {cfg.algorithm.upper()}"
+        )
         final = trainer.final_eval
         if not final:
             with clock("evaluate final"):
@@ -123,15 +131,24 @@ def run_training(cfg: TrainConfig, *, run_dir: str | Path | None = None, **train
     from memgym.trainers.report import write_report
 
     seconds = time.perf_counter() - started
-    notes = [f"algorithm: {cfg.algorithm}; model: {cfg.model.name_or_path}; env: {cfg.env.id} "
-             f"{cfg.env.kwargs}", f"wall-clock time of this invocation: {seconds:.0f} s "
-             f"({clock.describe()}); CPU load average at the end: {_load_average()}",
-             f"held-out episodes: {cfg.eval.num_episodes} (env.eval_kwargs={cfg.env.eval_kwargs})"]
+    notes = [
+        f"algorithm: {cfg.algorithm}; model: {cfg.model.name_or_path}; env: {cfg.env.id} {cfg.env.kwargs}",
+        f"wall-clock time of this invocation: {seconds:.0f} s "
+        f"({clock.describe()}); CPU load average at the end: {_load_average()}",
+        f"held-out episodes: {cfg.eval.num_episodes} (env.eval_kwargs={cfg.env.eval_kwargs})",
+    ]
     notes.insert(0, verdict(rows))
     (out / "timings.json").write_text(json.dumps(clock.seconds, indent=1), encoding="utf-8")
-    report = write_report(out, list(rows.values()), title=f"memgym {cfg.algorithm} run", notes=notes,
-                          columns=list(TABLE_COLUMNS))
-    return RunResult(out, list(rows.values()), report, seconds, {"verdict": verdict(rows), "timings": clock.seconds})
+    report = write_report(
+        out,
+        list(rows.values()),
+        title=f"memgym {cfg.algorithm} run",
+        notes=notes,
+        columns=list(TABLE_COLUMNS),
+    )
+    return RunResult(
+        out, list(rows.values()), report, seconds, {"verdict": verdict(rows), "timings": clock.seconds}
+    )
 
 
 class PhaseClock:
@@ -172,15 +189,27 @@ def warm_start(trainer: Any) -> dict[str, float]:
         from memgym.trainers.base import deep_merge, make_env_factory
 
         make_env = make_env_factory(cfg.env.id, deep_merge(trainer.env_kwargs, cfg.sft.env_kwargs))
-    examples = collect_examples(make_env, list(range(n)), drop_noop_fraction=cfg.sft.drop_noop_fraction,
-                                seed=cfg.seed, prompt_format=trainer.prompt_format,
-                                compact_actions=cfg.sft.compact_actions)
-    metrics = run_sft(trainer.model, trainer.tokenizer, examples, cfg.sft, trainer.run_dir / "sft", seed=cfg.seed)
+    examples = collect_examples(
+        make_env,
+        list(range(n)),
+        drop_noop_fraction=cfg.sft.drop_noop_fraction,
+        seed=cfg.seed,
+        prompt_format=trainer.prompt_format,
+        compact_actions=cfg.sft.compact_actions,
+    )
+    metrics = run_sft(
+        trainer.model, trainer.tokenizer, examples, cfg.sft, trainer.run_dir / "sft", seed=cfg.seed
+    )
     if trainer.logger is None:
         from memgym.trainers.logging_utils import MetricLogger
 
-        trainer.logger = MetricLogger(trainer.run_dir, cfg.logging.report_to, run_name=trainer.run_dir.name,
-                                      config=cfg.to_dict(), wandb_project=cfg.logging.wandb_project)
+        trainer.logger = MetricLogger(
+            trainer.run_dir,
+            cfg.logging.report_to,
+            run_name=trainer.run_dir.name,
+            config=cfg.to_dict(),
+            wandb_project=cfg.logging.wandb_project,
+        )
     trainer.logger.log(metrics, step=0)
     if cfg.train.beta > 0 and not cfg.model.use_peft:
         trainer.ref_model = trainer._make_reference()  # KL to the warm-started policy, as in RLHF
@@ -193,8 +222,10 @@ def baseline_rows(cfg: TrainConfig, eval_env_kwargs: dict[str, Any]) -> dict[str
         return {}
     from memgym.trainers.evaluation import evaluate_baselines
 
-    return {f"baseline:{name}": table_row(f"baseline: {name}", metrics)
-            for name, metrics in evaluate_baselines(cfg, eval_env_kwargs, cfg.eval.baselines).items()}
+    return {
+        f"baseline:{name}": table_row(f"baseline: {name}", metrics)
+        for name, metrics in evaluate_baselines(cfg, eval_env_kwargs, cfg.eval.baselines).items()
+    }
 
 
 def save_final_model(trainer: Any, folder: Path) -> Path:

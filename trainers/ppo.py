@@ -33,7 +33,9 @@ class PPOTrainer(RLTrainer):
 
     def param_groups(self) -> list[dict]:
         groups = super().param_groups()
-        groups.append({"params": list(self.value_head.parameters()), "lr": self.config.ppo.value_learning_rate})
+        groups.append(
+            {"params": list(self.value_head.parameters()), "lr": self.config.ppo.value_learning_rate}
+        )
         return groups
 
     def prepare(self, rb: RolloutBatch) -> dict[str, float]:
@@ -52,16 +54,24 @@ class PPOTrainer(RLTrainer):
             # A trajectory cut by max_episode_steps bootstraps from 0 too: its next state was never scored.
             adv, ret = gae(rewards, values[idx], ppo.gamma, ppo.lam, last_value=0.0)
             advantages[idx], returns[idx] = adv, ret
-        rb.targets.update({
-            "old_logps": old_logps, "old_values": values, "returns": returns,
-            "advantages": whiten(advantages) if ppo.whiten_advantages else advantages,
-        })
+        rb.targets.update(
+            {
+                "old_logps": old_logps,
+                "old_values": values,
+                "returns": returns,
+                "advantages": whiten(advantages) if ppo.whiten_advantages else advantages,
+            }
+        )
         explained = 1.0 - float((returns - values).var() / returns.var().clamp(min=1e-8))
-        return {"value_mean": float(values.mean()), "returns_mean": float(returns.mean()),
-                "explained_variance": explained}
+        return {
+            "value_mean": float(values.mean()),
+            "returns_mean": float(returns.mean()),
+            "explained_variance": explained,
+        }
 
-    def micro_loss(self, rb: RolloutBatch, rows: torch.Tensor, sub: StepBatch, minibatch: torch.Tensor
-                   ) -> tuple[torch.Tensor, dict[str, float]]:
+    def micro_loss(
+        self, rb: RolloutBatch, rows: torch.Tensor, sub: StepBatch, minibatch: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         cfg, targets = self.config, rb.targets
         logps, hidden = completion_logps(self.model, sub, cfg.generation.temperature, return_hidden=True)
         C = logps.shape[1]
@@ -70,18 +80,31 @@ class PPOTrainer(RLTrainer):
         ref = targets["ref_logps"][rows][:, :C] if "ref_logps" in targets else None
         iw = targets["importance_weights"][rows][:, :C] if "importance_weights" in targets else None
         pg = clipped_policy_loss(
-            logps, targets["old_logps"][rows][:, :C], targets["advantages"][rows], mask,
-            clip_low=cfg.ppo.cliprange, clip_high=cfg.ppo.cliprange, loss_type="dapo",
-            num_tokens=num_tokens, ref_logps=ref, beta=cfg.train.beta, importance_weights=iw,
+            logps,
+            targets["old_logps"][rows][:, :C],
+            targets["advantages"][rows],
+            mask,
+            clip_low=cfg.ppo.cliprange,
+            clip_high=cfg.ppo.cliprange,
+            loss_type="dapo",
+            num_tokens=num_tokens,
+            ref_logps=ref,
+            beta=cfg.train.beta,
+            importance_weights=iw,
         )
         values = self.value_head(hidden)
-        vloss, vclip = clipped_value_loss(values, targets["old_values"][rows], targets["returns"][rows],
-                                          cfg.ppo.cliprange_value)
+        vloss, vclip = clipped_value_loss(
+            values, targets["old_values"][rows], targets["returns"][rows], cfg.ppo.cliprange_value
+        )
         share = len(rows) / len(minibatch)
         loss = pg.loss + cfg.ppo.vf_coef * vloss * share
-        stats = {"policy_loss": pg.loss.item() * num_tokens / max(float(mask.sum()), 1.0),
-                 "value_loss": vloss.item(), "value_clip_ratio": vclip,
-                 "clip_ratio": pg.clip_fraction, "approx_kl": pg.approx_kl}
+        stats = {
+            "policy_loss": pg.loss.item() * num_tokens / max(float(mask.sum()), 1.0),
+            "value_loss": vloss.item(),
+            "value_clip_ratio": vclip,
+            "clip_ratio": pg.clip_fraction,
+            "approx_kl": pg.approx_kl,
+        }
         if pg.kl_ref is not None:
             stats["kl"] = pg.kl_ref
         return loss, stats

@@ -80,6 +80,10 @@ class PromptedLLMPolicy(LLMPolicy):
         self.format = SystemPrompt(system_prompt)
 
     def act(self, observations: list[dict], envs: Sequence[Any] | None = None) -> list[str]:
-        shown = [{**obs, "messages": self.format(obs["messages"])} if isinstance(obs, dict) and "messages" in obs
-                 else obs for obs in observations]
+        shown = [
+            {**obs, "messages": self.format(obs["messages"])}
+            if isinstance(obs, dict) and "messages" in obs
+            else obs
+            for obs in observations
+        ]
         return super().act(shown, envs)

@@ -24,19 +24,35 @@ def plot_learning_curves(metrics: Sequence[Mapping[str, Any]], out_png: str | Pa
     if train:
         steps = [m["step"] for m in train]
         ax.plot(steps, [m["reward"] for m in train], label="reward (train rollouts)", linewidth=2)
-        components = sorted({k for m in train for k in m if k.startswith("reward/") and k != "reward/total"
-                             and not k.startswith("reward_weighted/")})
+        components = sorted(
+            {
+                k
+                for m in train
+                for k in m
+                if k.startswith("reward/") and k != "reward/total" and not k.startswith("reward_weighted/")
+            }
+        )
         for key in components:
             ax.plot(steps, [m.get(key, float("nan")) for m in train], label=key, alpha=0.6)
     ax.set(xlabel="step", ylabel="return per episode", title="training rollouts")
     _legend(ax)
     ax = axes[1]
     if evals:
-        ax.plot([m["step"] for m in evals], [m["eval/qa"] for m in evals], marker="o", linewidth=2,
-                label="QA, all questions")
+        ax.plot(
+            [m["step"] for m in evals],
+            [m["eval/qa"] for m in evals],
+            marker="o",
+            linewidth=2,
+            label="QA, all questions",
+        )
         for key in sorted({k for m in evals for k in m if k.startswith("eval/qa/")}):
-            ax.plot([m["step"] for m in evals], [m.get(key, float("nan")) for m in evals], marker=".", alpha=0.6,
-                    label=key.removeprefix("eval/qa/"))
+            ax.plot(
+                [m["step"] for m in evals],
+                [m.get(key, float("nan")) for m in evals],
+                marker=".",
+                alpha=0.6,
+                label=key.removeprefix("eval/qa/"),
+            )
     ax.set(xlabel="step", ylabel="QA score", title="held-out episodes (greedy, bench harness)")
     _legend(ax)
     ax = axes[2]
@@ -88,8 +104,16 @@ def write_report(
     run_dir = Path(run_dir)
     metrics = read_metrics(run_dir / "metrics.jsonl")
     png = plot_learning_curves(metrics, run_dir / "learning_curves.png", title=run_dir.name)
-    text = [f"# {title}", "", f"Run: `{run_dir}`", "", "## Held-out episodes", "",
-            markdown_table(rows, columns), ""]
+    text = [
+        f"# {title}",
+        "",
+        f"Run: `{run_dir}`",
+        "",
+        "## Held-out episodes",
+        "",
+        markdown_table(rows, columns),
+        "",
+    ]
     if notes:
         text += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     text += ["## Learning curves", "", f"![learning curves]({png.name})", ""]

@@ -57,8 +57,14 @@ def build_algorithm(cfg: TrainConfig) -> Any:
         RLlibPPOConfig()
         .environment(ENV_NAME)
         .env_runners(num_env_runners=r.num_env_runners)
-        .training(train_batch_size=r.train_batch_size, minibatch_size=r.minibatch_size, num_epochs=r.num_epochs,
-                  lr=r.learning_rate, gamma=cfg.ppo.gamma, lambda_=cfg.ppo.lam)
+        .training(
+            train_batch_size=r.train_batch_size,
+            minibatch_size=r.minibatch_size,
+            num_epochs=r.num_epochs,
+            lr=r.learning_rate,
+            gamma=cfg.ppo.gamma,
+            lambda_=cfg.ppo.lam,
+        )
         .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=list(r.hidden_sizes)))
         .debugging(seed=cfg.seed)
     )
@@ -81,8 +87,12 @@ def greedy_policy(algo: Any) -> Callable[[np.ndarray], dict[str, int]]:
     return act
 
 
-def evaluate_structured(policy: Callable[[np.ndarray], dict[str, int]], make_env: Callable[[], Any],
-                        num_episodes: int, seed: int = 0) -> dict[str, float]:
+def evaluate_structured(
+    policy: Callable[[np.ndarray], dict[str, int]],
+    make_env: Callable[[], Any],
+    num_episodes: int,
+    seed: int = 0,
+) -> dict[str, float]:
     """Run a structured policy on the first ``num_episodes`` episodes: return, QA over all questions,
     invalid-action rate. QA averages every answered question's score, as the bench harness does."""
     env = make_env()
@@ -99,8 +109,12 @@ def evaluate_structured(policy: Callable[[np.ndarray], dict[str, int]], make_env
             done = terminated or truncated
         returns.append(total)
     env.close()
-    return {"eval/reward": float(np.mean(returns)), "eval/qa": float(np.mean(scores)) if scores else 0.0,
-            "eval/invalid_rate": invalid / max(steps, 1), "eval/episodes": float(num_episodes)}
+    return {
+        "eval/reward": float(np.mean(returns)),
+        "eval/qa": float(np.mean(scores)) if scores else 0.0,
+        "eval/invalid_rate": invalid / max(steps, 1),
+        "eval/episodes": float(num_episodes),
+    }
 
 
 def train_rllib_ppo(cfg: TrainConfig, run_dir: str | Path | None = None) -> Any:
@@ -114,8 +128,13 @@ def train_rllib_ppo(cfg: TrainConfig, run_dir: str | Path | None = None) -> Any:
     out = Path(run_dir) if run_dir else Path(cfg.output_dir) / cfg.resolved_run_name()
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
-    logger = MetricLogger(out, cfg.logging.report_to, run_name=out.name, config=cfg.to_dict(),
-                          wandb_project=cfg.logging.wandb_project)
+    logger = MetricLogger(
+        out,
+        cfg.logging.report_to,
+        run_name=out.name,
+        config=cfg.to_dict(),
+        wandb_project=cfg.logging.wandb_project,
+    )
     eval_kwargs = structured_env_kwargs(cfg, evaluation=True)
 
     def make_eval() -> Any:
@@ -132,10 +151,16 @@ def train_rllib_ppo(cfg: TrainConfig, run_dir: str | Path | None = None) -> Any:
         result = algo.train()
         runners = result.get("env_runners", {})
         learner = result.get("learners", {}).get("default_policy", {})
-        logger.log({"reward": runners.get("episode_return_mean"),
-                    "rollout/steps_per_episode": runners.get("episode_len_mean"),
-                    "train/policy_loss": learner.get("policy_loss"), "train/value_loss": learner.get("vf_loss"),
-                    "train/entropy": learner.get("entropy")}, step=iteration)
+        logger.log(
+            {
+                "reward": runners.get("episode_return_mean"),
+                "rollout/steps_per_episode": runners.get("episode_len_mean"),
+                "train/policy_loss": learner.get("policy_loss"),
+                "train/value_loss": learner.get("vf_loss"),
+                "train/entropy": learner.get("entropy"),
+            },
+            step=iteration,
+        )
         if cfg.eval.eval_steps and iteration % cfg.eval.eval_steps == 0 and n_eval > 0:
             logger.log(evaluate_structured(greedy_policy(algo), make_eval, n_eval, cfg.seed), step=iteration)
     after = evaluate_structured(greedy_policy(algo), make_eval, n_eval, cfg.seed) if n_eval > 0 else {}
@@ -148,7 +173,14 @@ def train_rllib_ppo(cfg: TrainConfig, run_dir: str | Path | None = None) -> Any:
     logger.close()
     (out / "evaluations.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
     seconds = time.perf_counter() - started
-    report = write_report(out, list(rows.values()), title="memgym RLlib PPO run", columns=list(TABLE_COLUMNS),
-                          notes=[f"structured action mode on {cfg.env.id}; checkpoint: {checkpoint}",
-                                 f"wall-clock time: {seconds:.0f} s"])
+    report = write_report(
+        out,
+        list(rows.values()),
+        title="memgym RLlib PPO run",
+        columns=list(TABLE_COLUMNS),
+        notes=[
+            f"structured action mode on {cfg.env.id}; checkpoint: {checkpoint}",
+            f"wall-clock time: {seconds:.0f} s",
+        ],
+    )
     return RunResult(out, list(rows.values()), report, seconds, {"before": rows.get("start"), "after": after})

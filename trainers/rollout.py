@@ -113,8 +113,12 @@ class EpisodeSampler:
         return out
 
     def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "position": self.position, "num_episodes": self.num_episodes,
-                "seed": self.seed}
+        return {
+            "epoch": self.epoch,
+            "position": self.position,
+            "num_episodes": self.num_episodes,
+            "seed": self.seed,
+        }
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
@@ -178,7 +182,7 @@ class RolloutCollector:
         out: list[Generation] = []
         start = time.perf_counter()
         for k in range(0, len(prompts), self.batch_size):
-            chunk = list(prompts[k:k + self.batch_size])
+            chunk = list(prompts[k : k + self.batch_size])
             gens = self.backend.generate(chunk, replace(params, seed=seed * 1009 + k))
             if len(gens) != len(chunk):
                 raise MemgymError(f"the backend returned {len(gens)} generations for {len(chunk)} prompts")
@@ -197,12 +201,18 @@ class RolloutCollector:
         start = time.perf_counter()
         results = _step_envs([item.env for item in live], [g.text for g in gens])
         for item, gen, (obs, reward, terminated, truncated, info) in zip(live, gens, results, strict=True):
-            item.traj.steps.append(Step(
-                prompt_ids=list(gen.prompt_token_ids or []), completion_ids=list(gen.token_ids or []),
-                logprobs=None if gen.logprobs is None else list(gen.logprobs), text=gen.text,
-                reward=float(reward), reward_components=_components(info.get("reward_components")),
-                finish_reason=gen.finish_reason, error=_error_code(info.get("error")),
-            ))
+            item.traj.steps.append(
+                Step(
+                    prompt_ids=list(gen.prompt_token_ids or []),
+                    completion_ids=list(gen.token_ids or []),
+                    logprobs=None if gen.logprobs is None else list(gen.logprobs),
+                    text=gen.text,
+                    reward=float(reward),
+                    reward_components=_components(info.get("reward_components")),
+                    finish_reason=gen.finish_reason,
+                    error=_error_code(info.get("error")),
+                )
+            )
             item.obs = obs
             cut = self.max_episode_steps is not None and len(item.traj.steps) >= self.max_episode_steps
             item.traj.terminated = bool(terminated)
@@ -244,32 +254,45 @@ class RolloutCollector:
         return [item.traj for item in live]
 
     def state_groups(
-        self, next_episode: Callable[[], int], num_states: int, num_generations: int,
-        params: SamplingParams, seed: int,
+        self,
+        next_episode: Callable[[], int],
+        num_states: int,
+        num_generations: int,
+        params: SamplingParams,
+        seed: int,
     ) -> list[Trajectory]:
         """G one-step rollouts branched from each of ``num_states`` environment states (Memory-R1 tuples).
 
         The collector keeps ``num_states`` driver environments walking through episodes (drawn with
-        ``next_episode``). Each call branches G copies of every driver (``spawn()``), samples one action per
-        copy from the same prompt, and steps each copy once; a trajectory is that one step. The driver then
-        continues as the first copy (an ordinary sample of the policy), so no step is simulated twice.
+        ``next_episode`` when a driver needs a new one). Each call branches G copies of every driver
+        (``spawn()``), samples one action per copy from the same prompt, and steps each copy once; a
+        trajectory is that one step. The driver then continues as the first copy (an ordinary sample of
+        the policy), so no step is simulated twice. A driver whose episode ended draws its next episode at
+        the start of the next call, so single-step environments resume exactly from a checkpoint (a
+        driver in the middle of a longer episode restarts with a new episode after a resume).
         """
         start = time.perf_counter()
         while len(self._drivers) < num_states:
-            self._drivers.append(self._new_driver(self.make_env(), next_episode, seed))
+            self._drivers.append(
+                _Live(self.make_env(), {}, Trajectory(group=-1, episode_index=-1), done=True)
+            )
         branches: list[_Live] = []
-        for g, driver in enumerate(self._drivers[:num_states]):
+        for g in range(num_states):
+            driver = self._drivers[g]
+            if driver.done:
+                driver = self._drivers[g] = self._new_driver(driver.env, next_episode, seed * 31 + g)
             for k in range(num_generations):
                 env = driver.env if k == 0 else _spawn(driver.env)
-                branches.append(_Live(env, driver.obs, Trajectory(group=g, episode_index=driver.traj.episode_index)))
+                branches.append(
+                    _Live(env, driver.obs, Trajectory(group=g, episode_index=driver.traj.episode_index))
+                )
         self.times.environment += time.perf_counter() - start
         prompts = [self.prompt_format(b.obs["messages"]) for b in branches]
         gens = self.generate(prompts, params, seed)
         self._step_all(branches, gens)
         for g in range(num_states):
             first = branches[g * num_generations]
-            self._drivers[g] = (self._new_driver(first.env, next_episode, seed) if first.done
-                                else _Live(first.env, first.obs, first.traj))
+            self._drivers[g] = _Live(first.env, first.obs, first.traj, done=first.done)
         return [b.traj for b in branches]
 
     def _new_driver(self, env: Any, next_episode: Callable[[], int], seed: int) -> _Live:
@@ -277,7 +300,9 @@ class RolloutCollector:
         obs, _ = env.reset(seed=seed, options={"episode_index": index})
         return _Live(env, obs, Trajectory(group=-1, episode_index=index))
 
-    def run_episodes(self, episode_indices: Sequence[int], params: SamplingParams, seed: int = 0) -> list[Trajectory]:
+    def run_episodes(
+        self, episode_indices: Sequence[int], params: SamplingParams, seed: int = 0
+    ) -> list[Trajectory]:
         """One rollout per episode (evaluation)."""
         return self.episode_groups(episode_indices, 1, params, seed)
 

@@ -104,20 +104,38 @@ def run_sft(
         raise MemgymError("no SFT examples: the teacher produced no steps")
     rows = tokenize_examples(examples, tokenizer, cfg.max_length)
     args = TRLSFTConfig(
-        output_dir=str(output_dir), num_train_epochs=cfg.epochs, learning_rate=cfg.learning_rate,
-        per_device_train_batch_size=cfg.batch_size, max_length=cfg.max_length, completion_only_loss=True,
-        lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=5, save_strategy="no",
-        report_to=[r for r in report_to if r != "none"] or "none", seed=seed, data_seed=seed,
-        use_cpu=not _has_cuda(), dataloader_num_workers=0, disable_tqdm=True, bf16=False,
-        padding_free=False, activation_checkpointing=False,
+        output_dir=str(output_dir),
+        num_train_epochs=cfg.epochs,
+        learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.batch_size,
+        max_length=cfg.max_length,
+        completion_only_loss=True,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,
+        logging_steps=5,
+        save_strategy="no",
+        report_to=[r for r in report_to if r != "none"] or "none",
+        seed=seed,
+        data_seed=seed,
+        use_cpu=not _has_cuda(),
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        bf16=False,
+        padding_free=False,
+        activation_checkpointing=False,
     )
-    trainer = _cpu_friendly(SFTTrainer)(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                                        processing_class=tokenizer)
+    trainer = _cpu_friendly(SFTTrainer)(
+        model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
+    )
     start = time.perf_counter()
     result = trainer.train()
     model.eval()
-    return {"sft/loss": float(result.training_loss), "sft/seconds": time.perf_counter() - start,
-            "sft/examples": float(len(rows)), "sft/steps": float(result.global_step)}
+    return {
+        "sft/loss": float(result.training_loss),
+        "sft/seconds": time.perf_counter() - start,
+        "sft/examples": float(len(rows)),
+        "sft/steps": float(result.global_step),
+    }
 
 
 def _cpu_friendly(sft_trainer: type) -> type:
@@ -135,13 +153,16 @@ def _cpu_friendly(sft_trainer: type) -> type:
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs["labels"]
             decoder = model.get_decoder()
-            hidden = decoder(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
-                             use_cache=False).last_hidden_state[:, :-1]
+            hidden = decoder(
+                input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False
+            ).last_hidden_state[:, :-1]
             target = labels[:, 1:]
             keep = target != -100
             logits = model.get_output_embeddings()(hidden[keep]).float()
             denominator = keep.sum() if num_items_in_batch is None else num_items_in_batch
-            loss = F.cross_entropy(logits, target[keep], reduction="sum") / torch.as_tensor(denominator).clamp(min=1)
+            loss = F.cross_entropy(logits, target[keep], reduction="sum") / torch.as_tensor(
+                denominator
+            ).clamp(min=1)
             return (loss, None) if return_outputs else loss
 
     return CompletionLossSFTTrainer
