@@ -73,7 +73,7 @@ def params(model):
 @pytest.mark.parametrize("algorithm", ["grpo", "ppo"])
 def test_steps_change_weights_and_log_rewards(tmp_path, algorithm):
     cls = GRPOTrainer if algorithm == "grpo" else PPOTrainer
-    trainer = cls(config(tmp_path, algorithm), make_env=make_env, make_eval_env=make_env)
+    trainer = cls(config(tmp_path, algorithm), make_env=make_env)
     before = params(trainer.model)
     trainer.train()
     changed = [n for n, p in trainer.model.named_parameters() if not torch.equal(p, before[n])]

@@ -79,7 +79,9 @@ class RLTrainer:
         config: the whole run's config.
         model, tokenizer: the policy (default: loaded from ``config.model``).
         backend: the rollout backend (default: transformers on ``model``, or vLLM when configured).
-        make_env, make_eval_env: build one training / held-out environment (default: ``memgym.make``).
+        make_env: builds one training environment (default: ``memgym.envs.make(env.id, **kwargs)``). The
+            held-out evaluation always builds its environments from ``env.id`` and ``env.eval_kwargs``
+            through the bench harness, like the baselines it is compared with.
         num_train_episodes: how many training episodes exist (default: asked from an environment).
         run_dir: where checkpoints and logs go (default: ``output_dir/run_name``).
     """
@@ -94,7 +96,6 @@ class RLTrainer:
         tokenizer: Any = None,
         backend: Any = None,
         make_env: Callable[[], Any] | None = None,
-        make_eval_env: Callable[[], Any] | None = None,
         num_train_episodes: int | None = None,
         run_dir: str | Path | None = None,
     ) -> None:
@@ -121,7 +122,6 @@ class RLTrainer:
         self.env_kwargs = env_kwargs(cfg.env)
         self.eval_env_kwargs = deep_merge(self.env_kwargs, cfg.env.eval_kwargs)
         self.make_env = make_env or make_env_factory(cfg.env.id, self.env_kwargs)
-        self.make_eval_env = make_eval_env or make_env_factory(cfg.env.id, self.eval_env_kwargs)
         self.prompt_format = SystemPrompt(cfg.env.system_prompt_text)
         self.collector = RolloutCollector(
             self.make_env,
