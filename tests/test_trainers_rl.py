@@ -153,7 +153,9 @@ def test_state_groups_branch_one_state_and_the_driver_moves_on(tmp_path):
 
 
 def test_lora_with_kl_trains_only_the_adapters(tmp_path):
-    cfg = config(tmp_path, "grpo", "model.use_peft=true", "model.lora_r=4", "train.beta=0.1", "train.max_steps=1")
+    cfg = config(
+        tmp_path, "grpo", "model.use_peft=true", "model.lora_r=4", "train.beta=0.1", "train.max_steps=1"
+    )
     trainer = GRPOTrainer(cfg, make_env=make_env)
     assert trainer.ref_model is None  # the reference is the base model, adapters disabled
     before = params(trainer.model)
@@ -162,3 +164,29 @@ def test_lora_with_kl_trains_only_the_adapters(tmp_path):
     assert changed and all("lora_" in n for n in changed)
     last = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()][-1]
     assert last["train/kl"] >= 0.0  # KL to the reference is computed and logged
+
+
+def test_trainable_layers_trains_only_the_top_blocks(tmp_path):
+    cfg = config(tmp_path, "grpo", "model.trainable_layers=1", "train.max_steps=1")
+    trainer = GRPOTrainer(cfg, make_env=make_env)
+    top = len(trainer.model.model.layers) - 1
+    before = params(trainer.model)
+    trainer.train()
+    changed = {n for n, p in trainer.model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed, "the top block should have been updated"
+    assert all(n.startswith(f"model.layers.{top}.") or n.startswith("model.norm.") for n in changed)
+
+
+def test_trainable_layers_out_of_range_is_a_clear_error(tmp_path):
+    from memgym.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="trainable_layers=99"):
+        GRPOTrainer(config(tmp_path, "grpo", "model.trainable_layers=99"), make_env=make_env)
+
+
+def test_lora_on_the_top_blocks_only(tmp_path):
+    cfg = config(tmp_path, "grpo", "model.use_peft=true", "model.lora_r=4", "model.trainable_layers=1")
+    trainer = GRPOTrainer(cfg, make_env=make_env)
+    top = len(trainer.model.base_model.model.model.layers) - 1
+    adapters = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
+    assert adapters and all("lora_" in n and f".layers.{top}." in n for n in adapters)

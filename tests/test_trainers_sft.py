@@ -1,6 +1,7 @@
 """Memory-SFT: oracle examples in the policy's prompt format, trained with TRL's SFTTrainer."""
 
 import json
+from collections import Counter
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ import torch
 from memgym.policies.backends._common import encode_chats
 from memgym.trainers.config import SFTConfig
 from memgym.trainers.prompting import COMPACT_MANAGER_PROMPT, SkipSpeakers, SystemPrompt, compact_mem0_action
-from memgym.trainers.sft import collect_examples, run_sft, tokenize_examples
+from memgym.trainers.sft import balance_operations, collect_examples, run_sft, tokenize_examples
 
 DATA = {
     "n_episodes": 2,
@@ -37,11 +38,25 @@ def test_oracle_examples_replay_the_oracle_in_the_policy_format():
     assert all("old_memory" not in item for items in writes for item in items)
 
 
-def test_drop_noop_fraction_keeps_every_write():
-    full = collect_examples(make_env, [0, 1])
-    kept = collect_examples(make_env, [0, 1], drop_noop_fraction=1.0)
-    writes = [e for e in full if json.loads(e["completion"])["memory"]]
-    assert len(kept) == len(writes) < len(full)
+def test_each_example_names_the_operation_it_teaches():
+    examples = collect_examples(make_env, [0, 1])
+    for e in examples:
+        events = sorted({item["event"] for item in json.loads(e["completion"])["memory"]})
+        assert e["op"] == ("+".join(events) or "NOOP")
+
+
+def test_balance_operations_moves_shares_toward_rare_operations():
+    examples = [{"op": "ADD", "i": i} for i in range(60)] + [{"op": "NOOP", "i": i} for i in range(15)]
+    examples += [{"op": "DELETE", "i": i} for i in range(5)]
+    assert balance_operations(examples, 0.0) == examples
+    half = Counter(e["op"] for e in balance_operations(examples, 0.5, seed=1))
+    assert sum(half.values()) == len(examples)
+    assert half["ADD"] < 60 and half["DELETE"] > 5  # sqrt shares: 80 * sqrt(n) / sum(sqrt(n))
+    assert half == {"ADD": round(80 * 60**0.5 / (60**0.5 + 15**0.5 + 5**0.5)), "NOOP": 22, "DELETE": 13}
+    equal = Counter(e["op"] for e in balance_operations(examples, 1.0, seed=1))
+    assert set(equal.values()) == {27}
+    repeated = [e["i"] for e in balance_operations(examples, 1.0, seed=1) if e["op"] == "DELETE"]
+    assert sorted(set(repeated)) == list(range(5))  # every rare example is used before any repeats
 
 
 def test_compact_action_keeps_the_operations():
@@ -59,7 +74,7 @@ def test_sft_trains_on_completion_tokens_in_the_generation_format(tmp_path):
     from memgym.policies.models import tiny_model
 
     model, tokenizer = tiny_model()
-    examples = collect_examples(make_env, [0], drop_noop_fraction=0.5)[:6]
+    examples = collect_examples(make_env, [0])[:6]
     rows = tokenize_examples(examples, tokenizer, max_length=1024)
     prompts = encode_chats(tokenizer, [e["prompt"] for e in examples])
     for row, prompt, example in zip(rows, prompts, examples, strict=True):

@@ -112,6 +112,8 @@ class RLTrainer:
         disable_dropout_in_model(model)  # rollout and update must score tokens with the same function
         if cfg.model.use_peft:
             model = modeling.apply_peft(model, cfg.model)
+        elif cfg.model.trainable_layers:
+            modeling.freeze_lower_layers(model, cfg.model.trainable_layers)
         self.model, self.tokenizer = model, tokenizer
         self.ref_model = self._make_reference()
         self.run_dir = Path(run_dir) if run_dir else Path(cfg.output_dir) / cfg.resolved_run_name()
@@ -348,7 +350,7 @@ class RLTrainer:
             self.logger.truncate_after(self.global_step)
         (self.run_dir / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
         if self.global_step == 0 and cfg.eval.before and cfg.eval.num_episodes > 0:
-            self.logger.log(evaluate_policy(self), step=0)
+            self.logger.log({**evaluate_policy(self), "eval/phase": "start"}, step=0)
         last: dict[str, Any] = {}
         while self.global_step < cfg.train.max_steps:
             last = self.train_step()
@@ -359,12 +361,12 @@ class RLTrainer:
                 and self.global_step % cfg.eval.eval_steps == 0
                 and self.global_step < cfg.train.max_steps
             ):
-                self.logger.log(evaluate_policy(self), step=self.global_step)
+                self.logger.log({**evaluate_policy(self), "eval/phase": "periodic"}, step=self.global_step)
             if cfg.train.save_steps and self.global_step % cfg.train.save_steps == 0:
                 self.save_checkpoint()
         if cfg.eval.num_episodes > 0:
             self.final_eval = evaluate_policy(self)
-            self.logger.log(self.final_eval, step=self.global_step)
+            self.logger.log({**self.final_eval, "eval/phase": "final"}, step=self.global_step)
         self.save_checkpoint()
         self.logger.close()
         return last

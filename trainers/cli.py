@@ -44,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     if "quickstart" not in subparsers.choices:
         quick = subparsers.add_parser(
             "quickstart",
-            help="train a memory manager on the embedded defaults (CPU, ~15 min) and compare",
+            help="train a memory manager on the embedded defaults (CPU) and compare it with its start and the baselines",
             description="SFT warm start on oracle trajectories, then GRPO, on synthetic conversations; "
             "prints the held-out table against the starting model and the heuristic baselines.",
         )

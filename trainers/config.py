@@ -51,6 +51,10 @@ class ModelConfig:
     """Modules that get adapters; ``["all-linear"]`` means every linear layer but the output head."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory, about a third more time."""
+    trainable_layers: int | None = None
+    """Train only the top N decoder blocks (and the final norm); the embeddings and lower blocks stay
+    frozen, so the backward pass stops at block N from the top. With ``use_peft`` the adapters go on those
+    blocks only. ``None``: every block trains."""
 
 
 @dataclass
@@ -167,8 +171,9 @@ class SFTConfig:
     """Examples per optimizer step."""
     max_length: int = 1024
     """Longest example in tokens; longer ones are truncated."""
-    drop_noop_fraction: float = 0.0
-    """Drop this fraction of oracle steps whose action changes nothing, to balance the classes."""
+    op_balance: float = 0.0
+    """Resample the examples toward equal shares of ADD / UPDATE / DELETE / NOOP: each kind's share is
+    proportional to ``count ** (1 - op_balance)`` (0: as collected, 1: equal shares); same example count."""
     compact_actions: bool = True
     """Leave out of the oracle's Mem0 JSON the fields the parser ignores (``old_memory``, a DELETE's text)."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)

@@ -33,6 +33,44 @@ def load_policy(cfg: ModelConfig) -> tuple[torch.nn.Module, Any]:
     return model, tokenizer
 
 
+def decoder_blocks(model: torch.nn.Module) -> torch.nn.ModuleList:
+    """The model's stack of decoder blocks (the ``ModuleList`` with one entry per hidden layer)."""
+    n = getattr(model.config, "num_hidden_layers", None)
+    for module in model.modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == n:
+            return module
+    raise ConfigError(f"cannot find the {n} decoder blocks of {type(model).__name__}")
+
+
+def top_block_indices(model: torch.nn.Module, k: int) -> list[int]:
+    """Indices of the top ``k`` decoder blocks; a clear error when ``k`` is out of range."""
+    n = len(decoder_blocks(model))
+    if not 1 <= k <= n:
+        raise ConfigError(f"model.trainable_layers={k}, but the model has {n} decoder blocks (use 1..{n})")
+    return list(range(n - k, n))
+
+
+def freeze_lower_layers(model: torch.nn.Module, k: int) -> torch.nn.Module:
+    """Leave only the top ``k`` decoder blocks and the final norm trainable.
+
+    Why: on a CPU the backward pass costs about twice the forward one. With the embeddings and lower
+    blocks frozen, autograd records nothing below the first trainable block, so a warm-start step over
+    the top third of SmolLM2's 30 blocks took 0.80 s per example instead of 1.71 s (2 threads).
+    """
+    blocks = decoder_blocks(model)
+    keep = set(top_block_indices(model, k))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for index in keep:
+        for p in blocks[index].parameters():
+            p.requires_grad_(True)
+    final_norm = getattr(getattr(model, "model", None), "norm", None)
+    if final_norm is not None:
+        for p in final_norm.parameters():
+            p.requires_grad_(True)
+    return model
+
+
 def apply_peft(model: torch.nn.Module, cfg: ModelConfig) -> torch.nn.Module:
     """Wrap the model with fresh LoRA adapters (peft); only the adapters train."""
     from peft import LoraConfig, get_peft_model
@@ -40,6 +78,17 @@ def apply_peft(model: torch.nn.Module, cfg: ModelConfig) -> torch.nn.Module:
     targets: Any = cfg.lora_target_modules
     if targets == ["all-linear"]:
         targets = "all-linear"
+    if cfg.trainable_layers:  # name each linear layer of the top blocks (peft matches names by suffix)
+        blocks = decoder_blocks(model)
+        top = {id(blocks[i]) for i in top_block_indices(model, cfg.trainable_layers)}
+        prefixes = tuple(f"{name}." for name, m in model.named_modules() if id(m) in top)
+        targets = [
+            name
+            for name, m in model.named_modules()
+            if isinstance(m, torch.nn.Linear)
+            and name.startswith(prefixes)
+            and (targets == "all-linear" or name.rsplit(".", 1)[-1] in targets)
+        ]
     lora = LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,

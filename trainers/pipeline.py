@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from memgym.trainers.config import TrainConfig
+from memgym.trainers.logging_utils import MetricLogger
 
 EVALUATIONS = "evaluations.json"
 #: Columns of the before/after table (``qa``: the bench's QA score over all held-out questions).
@@ -81,8 +82,6 @@ def run_training(cfg: TrainConfig, *, run_dir: str | Path | None = None, **train
         from memgym.trainers.rllib_ppo import train_rllib_ppo
 
         return train_rllib_ppo(cfg, run_dir=run_dir)
-    from memgym.trainers.checkpoint import list_checkpoints
-    from memgym.trainers.evaluation import evaluate_policy
     from memgym.trainers.grpo import GRPOTrainer
     from memgym.trainers.ppo import PPOTrainer
 
@@ -92,52 +91,30 @@ def run_training(cfg: TrainConfig, *, run_dir: str | Path | None = None, **train
     with clock("load"):
         trainer = trainer_cls(cfg, run_dir=run_dir, **trainer_kwargs)
     out = trainer.run_dir
+    trainer.logger = MetricLogger(
+        out,
+        cfg.logging.report_to,
+        run_name=out.name,
+        config=cfg.to_dict(),
+        wandb_project=cfg.logging.wandb_project,
+    )
     rows = _load_rows(out)
-    fresh = cfg.train.resume == "never" or not list_checkpoints(out)
-    base_name = Path(cfg.model.name_or_path).name
-    if fresh and cfg.eval.before and cfg.eval.num_episodes > 0:
-        with clock("evaluate start"):
-            rows["start"] = table_row(f"start ({base_name})", evaluate_policy(trainer))
-        _save_rows(out, rows)
-    if fresh and (cfg.sft.enabled or cfg.algorithm == "sft"):
-        with clock("SFT warm start"):
-            warm_start(trainer)
-        if cfg.eval.num_episodes > 0 and (cfg.eval.after_sft or cfg.algorithm == "sft"):
-            with clock("evaluate after SFT"):
-                rows["sft"] = table_row("after SFT warm start", evaluate_policy(trainer))
-            _save_rows(out, rows)
-        trainer.save_checkpoint()  # a resumed run starts after the warm start, not before it
-    trainer.config.eval.before = False  # the start was evaluated above
-    if cfg.algorithm != "sft" and trainer.global_step < cfg.train.max_steps:
-        with clock(
-            f"{cfg.algorithm.upper()} ({cfg.train.max_steps - trainer.global_step} steps + final eval)"
-        ):
-            trainer.train()
-    elif cfg.algorithm == "sft":
-        trainer.save_checkpoint()
-    if cfg.eval.num_episodes > 0 and not (cfg.algorithm == "sft" and "sft" in rows):
-        label = (
-            f"after SFT + {cfg.algorithm.upper()}" if cfg.sft.enabled else f"after {cfg.algorithm.upper()}"
-        )
-        final = trainer.final_eval
-        if not final:
-            with clock("evaluate final"):
-                final = evaluate_policy(trainer)
-        rows["final"] = table_row("after SFT" if cfg.algorithm == "sft" else label, final)
+    _train_phases(trainer, rows, clock)
     with clock("baselines"):
         rows.update(baseline_rows(cfg, trainer.eval_env_kwargs))
     _save_rows(out, rows)
     save_final_model(trainer, out / "final")
+    trainer.logger.close()
     from memgym.trainers.report import write_report
 
     seconds = time.perf_counter() - started
     notes = [
+        verdict(rows),
         f"algorithm: {cfg.algorithm}; model: {cfg.model.name_or_path}; env: {cfg.env.id} {cfg.env.kwargs}",
         f"wall-clock time of this invocation: {seconds:.0f} s "
         f"({clock.describe()}); CPU load average at the end: {_load_average()}",
         f"held-out episodes: {cfg.eval.num_episodes} (env.eval_kwargs={cfg.env.eval_kwargs})",
     ]
-    notes.insert(0, verdict(rows))
     (out / "timings.json").write_text(json.dumps(clock.seconds, indent=1), encoding="utf-8")
     report = write_report(
         out,
@@ -149,6 +126,54 @@ def run_training(cfg: TrainConfig, *, run_dir: str | Path | None = None, **train
     return RunResult(
         out, list(rows.values()), report, seconds, {"verdict": verdict(rows), "timings": clock.seconds}
     )
+
+
+def _train_phases(trainer: Any, rows: dict[str, dict[str, Any]], clock: PhaseClock) -> None:
+    """Evaluate the start, warm-start, evaluate, train, evaluate: each phase once, even across resumes."""
+    from memgym.trainers.checkpoint import list_checkpoints
+    from memgym.trainers.evaluation import evaluate_policy
+
+    cfg, out = trainer.config, trainer.run_dir
+    fresh = cfg.train.resume == "never" or not list_checkpoints(out)
+    evaluate = cfg.eval.num_episodes > 0
+    if fresh and cfg.eval.before and evaluate:
+        with clock("evaluate start"):
+            metrics = _logged(trainer, evaluate_policy(trainer), "start")
+        rows["start"] = table_row(f"start ({Path(cfg.model.name_or_path).name})", metrics)
+        _save_rows(out, rows)
+    if fresh and (cfg.sft.enabled or cfg.algorithm == "sft"):
+        with clock("SFT warm start"):
+            warm_start(trainer)
+        if evaluate and (cfg.eval.after_sft or cfg.algorithm == "sft"):
+            with clock("evaluate after SFT"):
+                rows["sft"] = table_row(
+                    "after SFT warm start", _logged(trainer, evaluate_policy(trainer), "sft")
+                )
+            _save_rows(out, rows)
+        trainer.save_checkpoint()  # a resumed run starts after the warm start, not before it
+    cfg.eval.before = False  # the start was evaluated above
+    if cfg.algorithm != "sft" and trainer.global_step < cfg.train.max_steps:
+        with clock(
+            f"{cfg.algorithm.upper()} ({cfg.train.max_steps - trainer.global_step} steps + final eval)"
+        ):
+            trainer.train()
+    elif cfg.algorithm == "sft":
+        trainer.save_checkpoint()
+    if evaluate and not (cfg.algorithm == "sft" and "sft" in rows):
+        final = trainer.final_eval
+        if not final:
+            with clock("evaluate final"):
+                final = _logged(trainer, evaluate_policy(trainer), "final")
+        label = (
+            f"after SFT + {cfg.algorithm.upper()}" if cfg.sft.enabled else f"after {cfg.algorithm.upper()}"
+        )
+        rows["final"] = table_row("after SFT" if cfg.algorithm == "sft" else label, final)
+
+
+def _logged(trainer: Any, metrics: dict[str, Any], phase: str) -> dict[str, Any]:
+    """Log an evaluation with the phase it measured (the report's held-out panel labels it)."""
+    trainer.logger.log({**metrics, "eval/phase": phase}, step=trainer.global_step)
+    return metrics
 
 
 class PhaseClock:
@@ -180,7 +205,7 @@ def _load_average() -> str:
 
 def warm_start(trainer: Any) -> dict[str, float]:
     """Memory-SFT on the oracle trajectories of the first ``sft.num_episodes`` training episodes."""
-    from memgym.trainers.sft import collect_examples, run_sft
+    from memgym.trainers.sft import balance_operations, collect_examples, run_sft
 
     cfg = trainer.config
     n = min(cfg.sft.num_episodes, trainer.sampler.num_episodes)
@@ -192,24 +217,16 @@ def warm_start(trainer: Any) -> dict[str, float]:
     examples = collect_examples(
         make_env,
         list(range(n)),
-        drop_noop_fraction=cfg.sft.drop_noop_fraction,
         seed=cfg.seed,
         prompt_format=trainer.prompt_format,
         compact_actions=cfg.sft.compact_actions,
     )
+    examples = balance_operations(examples, cfg.sft.op_balance, seed=cfg.seed)
     metrics = run_sft(
         trainer.model, trainer.tokenizer, examples, cfg.sft, trainer.run_dir / "sft", seed=cfg.seed
     )
-    if trainer.logger is None:
-        from memgym.trainers.logging_utils import MetricLogger
-
-        trainer.logger = MetricLogger(
-            trainer.run_dir,
-            cfg.logging.report_to,
-            run_name=trainer.run_dir.name,
-            config=cfg.to_dict(),
-            wandb_project=cfg.logging.wandb_project,
-        )
+    for sft_step, loss in metrics.pop("sft/history"):
+        trainer.logger.log({"sft/step": sft_step, "sft/loss": loss}, step=0)
     trainer.logger.log(metrics, step=0)
     if cfg.train.beta > 0 and not cfg.model.use_peft:
         trainer.ref_model = trainer._make_reference()  # KL to the warm-started policy, as in RLHF
