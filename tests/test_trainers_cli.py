@@ -39,6 +39,7 @@ def test_a_tiny_run_writes_checkpoints_curves_and_the_table(tmp_path, capsys):
     )
     overrides = [
         "model.name_or_path=tiny",
+        "model.trainable_layers=1",  # the quickstart trains its top blocks only; the tiny model has two
         f"env.kwargs={{top_k: 2, episode_kwargs: {data}}}",
         "env.eval_kwargs={episode_kwargs: {n_episodes: 2, seed: 5}}",
         "train.max_steps=1",
