@@ -333,19 +333,26 @@ class RLTrainer:
         self.global_step += 1
         return metrics
 
+    def open_logger(self) -> MetricLogger:
+        """The run's metric logger, created on first use (a warm start before ``train`` logs to it too)."""
+        if self.logger is None:
+            cfg = self.config
+            self.logger = MetricLogger(
+                self.run_dir,
+                cfg.logging.report_to,
+                run_name=self.run_dir.name,
+                config=cfg.to_dict(),
+                wandb_project=cfg.logging.wandb_project,
+            )
+        return self.logger
+
     def train(self) -> dict[str, Any]:
         """Run (or resume) the loop to ``max_steps``; returns the last step's metrics."""
         from memgym.trainers.evaluation import evaluate_policy
 
         cfg = self.config
         resumed = self.maybe_resume()
-        self.logger = self.logger or MetricLogger(
-            self.run_dir,
-            cfg.logging.report_to,
-            run_name=self.run_dir.name,
-            config=cfg.to_dict(),
-            wandb_project=cfg.logging.wandb_project,
-        )
+        self.open_logger()
         if resumed:
             self.logger.truncate_after(self.global_step)
         (self.run_dir / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")

@@ -42,12 +42,13 @@ def decoder_blocks(model: torch.nn.Module) -> torch.nn.ModuleList:
     raise ConfigError(f"cannot find the {n} decoder blocks of {type(model).__name__}")
 
 
-def top_block_indices(model: torch.nn.Module, k: int) -> list[int]:
-    """Indices of the top ``k`` decoder blocks; a clear error when ``k`` is out of range."""
-    n = len(decoder_blocks(model))
+def top_blocks(model: torch.nn.Module, k: int) -> list[torch.nn.Module]:
+    """The top ``k`` decoder blocks; a clear error when ``k`` is out of range."""
+    blocks = decoder_blocks(model)
+    n = len(blocks)
     if not 1 <= k <= n:
         raise ConfigError(f"model.trainable_layers={k}, but the model has {n} decoder blocks (use 1..{n})")
-    return list(range(n - k, n))
+    return list(blocks[n - k :])
 
 
 def freeze_lower_layers(model: torch.nn.Module, k: int) -> torch.nn.Module:
@@ -57,12 +58,11 @@ def freeze_lower_layers(model: torch.nn.Module, k: int) -> torch.nn.Module:
     blocks frozen, autograd records nothing below the first trainable block, so a warm-start step over
     the top third of SmolLM2's 30 blocks took 0.80 s per example instead of 1.71 s (2 threads).
     """
-    blocks = decoder_blocks(model)
-    keep = set(top_block_indices(model, k))
+    keep = top_blocks(model, k)
     for p in model.parameters():
         p.requires_grad_(False)
-    for index in keep:
-        for p in blocks[index].parameters():
+    for block in keep:
+        for p in block.parameters():
             p.requires_grad_(True)
     final_norm = getattr(getattr(model, "model", None), "norm", None)
     if final_norm is not None:
@@ -79,8 +79,7 @@ def apply_peft(model: torch.nn.Module, cfg: ModelConfig) -> torch.nn.Module:
     if targets == ["all-linear"]:
         targets = "all-linear"
     if cfg.trainable_layers:  # name each linear layer of the top blocks (peft matches names by suffix)
-        blocks = decoder_blocks(model)
-        top = {id(blocks[i]) for i in top_block_indices(model, cfg.trainable_layers)}
+        top = {id(block) for block in top_blocks(model, cfg.trainable_layers)}
         prefixes = tuple(f"{name}." for name, m in model.named_modules() if id(m) in top)
         targets = [
             name

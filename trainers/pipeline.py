@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from memgym.trainers.config import TrainConfig
-from memgym.trainers.logging_utils import MetricLogger
 
 EVALUATIONS = "evaluations.json"
 #: Columns of the before/after table (``qa``: the bench's QA score over all held-out questions).
@@ -91,13 +90,7 @@ def run_training(cfg: TrainConfig, *, run_dir: str | Path | None = None, **train
     with clock("load"):
         trainer = trainer_cls(cfg, run_dir=run_dir, **trainer_kwargs)
     out = trainer.run_dir
-    trainer.logger = MetricLogger(
-        out,
-        cfg.logging.report_to,
-        run_name=out.name,
-        config=cfg.to_dict(),
-        wandb_project=cfg.logging.wandb_project,
-    )
+    trainer.open_logger()
     rows = _load_rows(out)
     _train_phases(trainer, rows, clock)
     with clock("baselines"):
@@ -172,7 +165,7 @@ def _train_phases(trainer: Any, rows: dict[str, dict[str, Any]], clock: PhaseClo
 
 def _logged(trainer: Any, metrics: dict[str, Any], phase: str) -> dict[str, Any]:
     """Log an evaluation with the phase it measured (the report's held-out panel labels it)."""
-    trainer.logger.log({**metrics, "eval/phase": phase}, step=trainer.global_step)
+    trainer.open_logger().log({**metrics, "eval/phase": phase}, step=trainer.global_step)
     return metrics
 
 
@@ -225,9 +218,10 @@ def warm_start(trainer: Any) -> dict[str, float]:
     metrics = run_sft(
         trainer.model, trainer.tokenizer, examples, cfg.sft, trainer.run_dir / "sft", seed=cfg.seed
     )
+    logger = trainer.open_logger()
     for sft_step, loss in metrics.pop("sft/history"):
-        trainer.logger.log({"sft/step": sft_step, "sft/loss": loss}, step=0)
-    trainer.logger.log(metrics, step=0)
+        logger.log({"sft/step": sft_step, "sft/loss": loss}, step=0)
+    logger.log(metrics, step=0)
     if cfg.train.beta > 0 and not cfg.model.use_peft:
         trainer.ref_model = trainer._make_reference()  # KL to the warm-started policy, as in RLHF
     return metrics

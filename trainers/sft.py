@@ -97,7 +97,7 @@ def balance_operations(examples: Sequence[dict[str, Any]], alpha: float, seed: i
         order: list[dict[str, Any]] = []
         while len(order) < quota:
             order.extend(rng.sample(group, len(group)))
-        out.extend(order[: max(quota, 1)])
+        out.extend(order[:quota])
     rng.shuffle(out)
     return out
 
