@@ -17,7 +17,7 @@ from memgym import __version__
 SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("models", "memgym.policies.models_cli"),
     ("data", "memgym.envs.data.cli"),
-    ("bench", "memgym.policies.bench_cli"),
+    ("bench", "memgym.policies.bench.cli"),
     ("train", "memgym.trainers.cli"),
     ("quickstart", "memgym.trainers.cli"),
 )

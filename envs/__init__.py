@@ -28,11 +28,15 @@ register_envs()
 # Public names that load their module on first access (keeps `import memgym.envs` light).
 _LAZY: dict[str, str] = {
     "MemoryEnv": "memgym.envs.base",
-    "Unit": "memgym.envs.base",
-    "EnvState": "memgym.envs.base",
+    "Unit": "memgym.envs.units",
+    "EnvState": "memgym.envs.progress",
+    "AnswerAgent": "memgym.envs.answering",
+    "AnswerCache": "memgym.envs.answering",
     "AnswerRequest": "memgym.envs.answering",
     "answer_pending": "memgym.envs.answering",
-    "step_batched": "memgym.envs.answering",
+    "step_envs": "memgym.envs.stepping",
+    "StepRecord": "memgym.envs.stepping",
+    "MemoryWrapper": "memgym.envs.wrappers",
     "MemoryManagerEnv": "memgym.envs.manager",
     "MemoryConstructEnv": "memgym.envs.construct",
     "MemoryOverwriteEnv": "memgym.envs.overwrite",

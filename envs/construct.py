@@ -8,13 +8,15 @@ reward adds QA accuracy, 0.05 x compression and the tool-call success rate.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from memgym.envs.base import MemoryEnv, Unit, check_choice
+from memgym.envs.base import MemoryEnv
 from memgym.envs.episode import Episode, Question
 from memgym.envs.memory_bank import MEM_ALPHA_TIERS, MemoryEntry
 from memgym.envs.operations import Operation
+from memgym.envs.units import Unit, check_choice, chunk_units
 
 
 class MemoryConstructEnv(MemoryEnv):
@@ -77,17 +79,17 @@ class MemoryConstructEnv(MemoryEnv):
         #: The OpenAI-style schemas of the memory tools (also in the system prompt).
         self.tools: list[dict] = tool_schemas(self.tiers, single_slot_tiers=self.single_slot_tiers)
 
-    def _build_units(self, episode: Episode) -> list[Unit]:
+    def build_units(self, episode: Episode) -> list[Unit]:
         return chunk_units(episode, self.chunk_by, self.chunk_tokens, self.tokenizer)
 
-    def _messages(self, unit: Unit, shown: list[MemoryEntry]) -> list[dict[str, str]]:
+    def build_messages(self, unit: Unit, shown: list[MemoryEntry]) -> list[dict[str, str]]:
         from memgym.envs.prompts import construct_messages
 
         return construct_messages(
             unit.text, unit.date_time, self.bank, self.tools, self._progress.search_results
         )  # type: ignore[union-attr]
 
-    def _answer_memories(self, question: Question) -> list[MemoryEntry]:
+    def answer_memories(self, question: Question) -> list[MemoryEntry]:
         core = self.bank.entries("core")
         return core + self.retriever.retrieve(question.question, self.answer_top_k, ("semantic", "episodic"))
 
@@ -98,24 +100,8 @@ class MemoryConstructEnv(MemoryEnv):
             for op in super().oracle_ops()
         ]
 
-    def _render_action(self, ops: list[Operation]) -> str:
+    def render_action(self, ops: Sequence[Operation]) -> str:
         from memgym.envs.prompts import format_tool_calls
 
         return format_tool_calls(ops)
 
-
-def chunk_units(episode: Episode, by: str, max_tokens: int | None, tokenizer: Any) -> list[Unit]:
-    """One unit per chunk of :func:`memgym.envs.data.chunking.chunk_episode` (ids ``chunk N``)."""
-    from memgym.envs.data.chunking import chunk_episode
-
-    return [
-        Unit(
-            index=c.index,
-            id=f"chunk {c.index}",
-            turns=tuple(c.turns),
-            text=c.text,
-            date_time=c.date_time,
-            n_tokens=c.n_tokens,
-        )
-        for c in chunk_episode(episode, by=by, max_tokens=max_tokens, tokenizer=tokenizer)  # type: ignore[arg-type]
-    ]

@@ -11,8 +11,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from memgym.envs.base import MemoryEnv, Unit, check_choice, sentence_candidates
-from memgym.envs.episode import Episode, Question, Turn
+from memgym.envs.answering import tied_questions
+from memgym.envs.base import MemoryEnv
+from memgym.envs.episode import Episode, Turn
+from memgym.envs.units import Unit, check_choice, sentence_candidates
 from memgym.errors import ConfigError
 
 MODES: tuple[str, ...] = ("episode", "single_step")
@@ -71,7 +73,7 @@ class MemoryManagerEnv(MemoryEnv):
         super().__init__(episodes, **kwargs)
 
     # ------------------------------------------------------------------ steps
-    def _build_units(self, episode: Episode) -> list[Unit]:
+    def build_units(self, episode: Episode) -> list[Unit]:
         units: list[Unit] = []
         for session in episode.sessions:
             for turn in session.turns:
@@ -89,23 +91,23 @@ class MemoryManagerEnv(MemoryEnv):
                     )
         return units
 
-    def _candidates(self, unit: Unit) -> tuple[str, ...]:
+    def candidates(self, unit: Unit) -> tuple[str, ...]:
         turn = unit.turns[0]
         return sentence_candidates([Turn(turn.id, turn.speaker, unit.text)], self.n_candidates)
 
-    def _messages(self, unit: Unit, shown: list) -> list[dict[str, str]]:
+    def build_messages(self, unit: Unit, shown: list) -> list[dict[str, str]]:
         from memgym.envs.prompts import manager_messages
 
         return manager_messages(unit.text, unit.turns[0].speaker, unit.date_time, shown, self.bank)
 
     # ------------------------------------------------------------------ single-step mode
-    def _start(self, index: int, options: dict) -> None:
+    def start_episode(self, index: int, options: dict) -> None:
         if self.mode == "episode":
-            return super()._start(index, options)
+            return super().start_episode(index, options)
         turn_id = options.pop("turn_id", None)
         if options:
             raise ConfigError(f"unknown reset option(s) {sorted(options)}; known: episode_index, turn_id")
-        episode, units = self.episodes[index], self._units_for(index)
+        episode, units = self.episodes[index], self.units_for(index)
         tied = tied_questions(episode)
         if turn_id is None:
             choices = list(dict.fromkeys(u.turns[0].id for u in units if u.turns[0].id in tied))
@@ -125,27 +127,28 @@ class MemoryManagerEnv(MemoryEnv):
         self.bank.restore(self._empty_bank)
         self._build_bank(index, units[:first])
         slot_ids = self._progress.extra.get("slot_ids", {}) if self._progress else {}
-        progress = self._new_progress(index, target)
+        progress = self.new_progress(index, target)
         progress.points = {len(target) - 1: tied[turn_id]}
         progress.extra["slot_ids"] = slot_ids
         self._progress = progress
 
     def _build_bank(self, index: int, before: list[Unit]) -> None:
         """Fill the (empty) bank from the units before the target turn, with ``self.builder``."""
-        self._progress = self._new_progress(index, before) if before else None
+        self._progress = self.new_progress(index, before) if before else None
         if not before or self.builder == "empty":
             return
         if self.builder == "oracle":
-            from memgym.envs.data.oracle import replay_oracle
+            from memgym.envs.oracle import replay_oracle
 
             slot_ids: dict[str, str] = {}
-            replay_oracle(self.episodes[index], self.bank, until=before[-1].turns[0].id, slot_ids=slot_ids)
+            oracle = self._progress.oracle or self.episodes[index]  # type: ignore[union-attr]
+            replay_oracle(oracle, self.bank, until=before[-1].turns[0].id, slot_ids=slot_ids)
             self._progress.extra["slot_ids"] = slot_ids  # type: ignore[union-attr]
             return
         if self.builder == "add_all":
             from memgym.envs.operations import Operation
 
-            self.bank.apply([self._stamp(Operation.add(self._candidates(u)[0]), u) for u in before])
+            self.bank.apply([self._stamp(Operation.add(self.candidates(u)[0]), u) for u in before])
             return
         p = self._progress
         for unit in before:  # a builder policy: step through the earlier turns without answering
@@ -155,17 +158,3 @@ class MemoryManagerEnv(MemoryEnv):
                 self.bank.apply([self._stamp(op, unit) for op in ops])
             p.cursor += 1  # type: ignore[union-attr]
 
-
-def tied_questions(episode: Episode) -> dict[str, list[Question]]:
-    """Map a turn id to the questions whose evidence it completes (their latest evidence turn).
-
-    After that turn every fact such a question needs has been stated, so the memory right after the
-    step can answer it: these are the questions that score a Memory-R1 single-step tuple.
-    """
-    position = {t.id: i for i, t in enumerate(episode.turns())}
-    tied: dict[str, list[Question]] = {}
-    for q in episode.questions:
-        known = [e for e in q.evidence if e in position]
-        if known:
-            tied.setdefault(max(known, key=position.__getitem__), []).append(q)
-    return tied

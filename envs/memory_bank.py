@@ -281,7 +281,7 @@ class MemoryBank:
 
     def content_hash(self) -> str:
         """A hash of what the bank holds (ids, texts, tiers), for caching answers to the same memory."""
-        payload = json.dumps([[e.id, e.tier, e.text] for e in self._entries.values()], ensure_ascii=False)
+        payload = json.dumps([[e.id, e.tier, e.text] for e in self._entries.values()], ensure_ascii=True)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
     def to_dict(self) -> dict:
@@ -303,7 +303,7 @@ class MemoryBank:
         return bank
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        return json.dumps(self.to_dict(), ensure_ascii=True)
 
     @classmethod
     def from_json(cls, text: str, token_counter: Callable[[str], int] = whitespace_tokens) -> MemoryBank:

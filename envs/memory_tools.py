@@ -19,8 +19,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from memgym.envs.memory_bank import MEM_ALPHA_TIERS
+from memgym.envs.memory_bank import MEM_ALPHA_TIERS, MemoryBank
+
+#: The most memories one ``memory_search`` call returns (bounds the next prompt).
+MAX_SEARCH_RESULTS = 50
 
 INSERT, UPDATE, DELETE, SEARCH = "memory_insert", "memory_update", "memory_delete", "memory_search"
 #: The canonical tool names, in the order the schemas list them.
@@ -143,3 +147,16 @@ def tool_schemas(
 
 #: The Mem-α tool set: tiers core (one block), semantic and episodic, with search.
 MEMORY_TOOL_SCHEMAS: list[dict] = tool_schemas(MEM_ALPHA_TIERS, single_slot_tiers=("core",))
+
+
+def run_searches(bank: MemoryBank, retriever: Any, searches: Sequence[Any], default_k: int) -> str:
+    """Answer ``memory_search`` calls as text for the next prompt (at most ``MAX_SEARCH_RESULTS`` each)."""
+    lines = []
+    for s in searches:
+        if s.tier is not None and s.tier not in bank.tiers:
+            lines.append(f"search {s.query!r}: unknown tier {s.tier!r}; tiers are {list(bank.tiers)}")
+            continue
+        k = min(s.top_k or default_k, MAX_SEARCH_RESULTS)
+        found = retriever.retrieve(s.query, k, [s.tier] if s.tier else None)
+        lines.append(f"search {s.query!r}:\n" + bank.render(entries=found, by_tier=False))
+    return "\n".join(lines)

@@ -8,15 +8,17 @@ to each of its steps (the trainers do this).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from memgym.envs.action_parser import ParseError
-from memgym.envs.base import MemoryEnv, Unit, action_error, check_choice
-from memgym.envs.construct import chunk_units
+from memgym.envs.action_parser import ParsedAction, ParseError
+from memgym.envs.base import MemoryEnv
 from memgym.envs.episode import Episode, Question
 from memgym.envs.memory_bank import MemoryEntry
 from memgym.envs.operations import Operation
+from memgym.envs.oracle import memory_lines
 from memgym.envs.spaces import STRUCTURED_OPS
+from memgym.envs.units import Unit, action_error, check_choice, chunk_units
 from memgym.errors import ConfigError
 
 OVERFLOWS: tuple[str, ...] = ("truncate", "refuse")
@@ -56,6 +58,7 @@ class MemoryOverwriteEnv(MemoryEnv):
 
     tiers = ("memory",)
     single_slot_tiers = ("memory",)
+    memory_kind = "text"
     final_system_prompt = "You keep a fixed-size memory of a long conversation (MemAgent)."
 
     def __init__(
@@ -91,60 +94,44 @@ class MemoryOverwriteEnv(MemoryEnv):
         return [ln for ln in self.memory_text.splitlines() if ln.strip()]
 
     # ------------------------------------------------------------------ steps
-    def _build_units(self, episode: Episode) -> list[Unit]:
+    def build_units(self, episode: Episode) -> list[Unit]:
         return chunk_units(episode, self.chunk_by, self.chunk_tokens, self.tokenizer)
 
-    def _shown(self, unit: Unit) -> list[MemoryEntry]:
+    def shown_memories(self, unit: Unit) -> list[MemoryEntry]:
         return self.bank.entries("memory")
 
-    def _messages(self, unit: Unit, shown: list[MemoryEntry]) -> list[dict[str, str]]:
+    def build_messages(self, unit: Unit, shown: list[MemoryEntry]) -> list[dict[str, str]]:
         from memgym.envs.prompts import overwrite_messages
 
         return overwrite_messages(unit.text, unit.date_time, self.memory_text, self.memory_budget)
 
-    def _answer_memories(self, question: Question) -> list[MemoryEntry]:
+    def answer_memories(self, question: Question) -> list[MemoryEntry]:
         return self.bank.entries("memory")
 
     # ------------------------------------------------------------------ actions
-    def _parse_text(self, text: Any, unit: Unit) -> tuple[list[Operation], list, ParseError | None, str]:
+    def parse_text(self, text: Any, unit: Unit) -> ParsedAction:
         if not isinstance(text, str):
-            return (
-                [],
-                [],
-                action_error("invalid_input", f"expected the new memory as text, got {type(text).__name__}"),
-                "none",
-            )
+            return _refuse("invalid_input", f"expected the new memory as text, got {type(text).__name__}")
         body = _THINK.sub("", text)
         if _OPEN.search(body):
             block = _BLOCK.search(body)
             if block is None:
-                return (
-                    [],
-                    [],
-                    action_error("unclosed_memory", "the <memory> block is not closed with </memory>"),
-                    "none",
-                )
+                return _refuse("unclosed_memory", "the <memory> block is not closed with </memory>")
             content = block.group(1).strip()
         else:
             content = body.strip()
             if not content:
-                return (
-                    [],
-                    [],
-                    action_error(
-                        "empty_action",
-                        "write the new memory between <memory> and </memory> "
-                        "(an empty <memory></memory> clears it)",
-                    ),
-                    "none",
+                return _refuse(
+                    "empty_action",
+                    "write the new memory between <memory> and </memory> (an empty <memory></memory> clears it)",
                 )
-        return self._rewrite(self._fit(content, keep="start")), [], None, "memory_text"
+        return ParsedAction(ops=self._rewrite(self._fit(content, keep="start")), format="memory_text")  # type: ignore[arg-type]
 
     def _fit(self, content: str, keep: str) -> str:
         """Cut ``content`` to the budget (``truncate``), keeping its start (text) or its end (structured)."""
         if self.overflow != "truncate" or len(content.split()) <= self.memory_budget:
             return content
-        self._notes["memory_truncated"] = True
+        self.note("memory_truncated", True)
         lines = content.splitlines()
         if keep == "end":
             lines.reverse()
@@ -168,18 +155,18 @@ class MemoryOverwriteEnv(MemoryEnv):
             return [Operation("DELETE", tier="memory")]
         return [Operation.update(None, content, tier="memory")]
 
-    def _target_texts(self, shown: list[MemoryEntry]) -> list[str]:
+    def target_texts(self, shown: list[MemoryEntry]) -> list[str]:
         return self._lines()
 
-    def _n_targets(self) -> int:
+    def n_targets(self) -> int:
         return len(self._lines())
 
-    def _decode_structured(self, action: dict, unit: Unit) -> tuple[list[Operation], ParseError | None]:
+    def decode_structured(self, action: dict, unit: Unit) -> tuple[list[Operation], ParseError | None]:
         kind = STRUCTURED_OPS[int(action["op"])]
         if kind == "NOOP":
             return [Operation.noop()], None
         lines, target, content = self._lines(), int(action["target"]), int(action["content"])
-        candidates = self._candidates(unit)
+        candidates = self.candidates(unit)
         if kind in ("ADD", "UPDATE") and content >= len(candidates):
             return [], action_error(
                 "invalid_content",
@@ -197,30 +184,29 @@ class MemoryOverwriteEnv(MemoryEnv):
             del lines[target]
         return self._rewrite(self._fit("\n".join(lines), keep="end")), None
 
-    def _render_action(self, ops: list[Operation]) -> str:
+    def render_action(self, ops: Sequence[Operation]) -> str:
+        """The new memory text: the last UPDATE's text (a rewrite), empty after a DELETE, else unchanged."""
         from memgym.envs.prompts import format_memory
 
-        op = ops[0] if ops else Operation.noop()
-        if op.kind == "UPDATE":
-            return format_memory(op.text or "")
-        return format_memory("" if op.kind == "DELETE" else self.memory_text)
+        text = self.memory_text
+        for op in ops:
+            if op.kind == "UPDATE":
+                text = op.text or ""
+            elif op.kind == "DELETE":
+                text = ""
+        return format_memory(text)
 
     def oracle_ops(self) -> list[Operation]:
         """Rewrite the memory to the oracle's: every fact slot's latest oracle text, one per line,
         dropping the oldest lines past the budget."""
         p = self._require_active()
-        if not p.labels:
+        if not p.oracle:
             raise ConfigError(f"episode {self.episode.id!r} has no oracle labels (synthetic data has them)")  # type: ignore[union-attr]
         state = p.extra.get("oracle_memory")
         if state is None or state["cursor"] > p.cursor:
             state = {"cursor": 0, "slots": {}}
         for unit in p.units[state["cursor"] : p.cursor + 1]:
-            for label in self._unit_labels(unit):
-                if label.slot is None or label.kind not in ("ADD", "UPDATE", "DELETE"):
-                    continue
-                state["slots"].pop(label.slot, None)  # re-inserted last: the most recent fact ends the list
-                if label.kind != "DELETE" and label.text:
-                    state["slots"][label.slot] = label.text
+            memory_lines(state["slots"], self.unit_labels(unit))
         state["cursor"] = p.cursor + 1
         p.extra["oracle_memory"] = state
         return self._rewrite(self._fit("\n".join(state["slots"].values()), keep="end"))
@@ -229,3 +215,7 @@ class MemoryOverwriteEnv(MemoryEnv):
         if self.action_mode == "structured":
             return super().malformed_actions()
         return ["", "  \n ", "<memory>never closed", None, 42, "<think>only thinking</think>"]
+
+
+def _refuse(code: str, message: str) -> ParsedAction:
+    return ParsedAction(error=action_error(code, message))

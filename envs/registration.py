@@ -41,6 +41,7 @@ MEMGYM_ENVS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 _ids: dict[str, None] = {}  # ordered set of the ids registered through memgym (own and plugins)
+_time_limits: dict[str, int] = {}  # id -> max_episode_steps given at registration
 _loaded_entry_points: set[str] = set()
 
 
@@ -59,11 +60,17 @@ def register(
         entry_point: ``"package.module:Class"`` (lazy, preferred) or a callable returning an env.
         kwargs: default constructor arguments; ``make(id, **kw)`` overlays ``kw`` on them.
         override: replace an id that is already registered with a different entry point.
-        **spec_kwargs: the rest of ``gymnasium.register`` (``max_episode_steps``, ``nondeterministic``, ...).
+        **spec_kwargs: the rest of ``gymnasium.register`` (``nondeterministic``, ...). ``max_episode_steps``
+            is applied by :func:`make` as :class:`memgym.envs.wrappers.TimeLimit`, which forwards batched
+            stepping. Gymnasium's ``OrderEnforcing`` and passive checker are off by default: a
+            ``MemoryEnv`` enforces reset-before-step itself and :func:`memgym.envs.check_env` checks it.
 
     Raises:
         ConfigError: ``id`` is registered already with another entry point and ``override`` is False.
     """
+    spec_kwargs.setdefault("order_enforce", False)
+    spec_kwargs.setdefault("disable_env_checker", True)
+    limit = spec_kwargs.pop("max_episode_steps", None)
     existing = gym.registry.get(id)
     if existing is not None and not override:
         if existing.entry_point == entry_point and (existing.kwargs or {}) == (kwargs or {}):
@@ -75,6 +82,10 @@ def register(
         )
     gym.register(id=id, entry_point=entry_point, kwargs=dict(kwargs or {}), **spec_kwargs)
     _ids[id] = None
+    if limit is not None:
+        _time_limits[id] = int(limit)
+    else:
+        _time_limits.pop(id, None)
 
 
 def register_envs() -> None:
@@ -124,10 +135,12 @@ def list_envs() -> list[str]:
     return sorted(i for i in _ids if i in gym.registry)
 
 
-def make(id: str, **kwargs: Any) -> gym.Env:
+def make(id: str, *, max_episode_steps: int | None = None, **kwargs: Any) -> gym.Env:
     """``gymnasium.make`` after registering memgym's and the plugins' environments.
 
-    Gymnasium's wrappers apply as usual (order enforcing, the passive checker, ``max_episode_steps``).
+    memgym's environments come unwrapped (their specs turn Gymnasium's order enforcing and passive
+    checker off); ``max_episode_steps`` (or one given at registration) adds
+    :class:`memgym.envs.wrappers.TimeLimit`. Both keep batched stepping (:mod:`memgym.envs.stepping`).
 
     Raises:
         UnknownNameError: no environment has this id; the message suggests close ids and lists memgym's.
@@ -135,7 +148,7 @@ def make(id: str, **kwargs: Any) -> gym.Env:
     register_envs()
     discover_plugins()
     try:
-        return gym.make(id, **kwargs)
+        env = gym.make(id, **kwargs)
     except gym.error.UnregisteredEnv as exc:
         known = list_envs()
         close = difflib.get_close_matches(id, list(gym.registry), n=3)
@@ -143,3 +156,9 @@ def make(id: str, **kwargs: Any) -> gym.Env:
         raise UnknownNameError(
             f"unknown environment {id!r}.{hint} memgym environments: {', '.join(known)}"
         ) from exc
+    limit = max_episode_steps if max_episode_steps is not None else _time_limits.get(id)
+    if limit is not None:
+        from memgym.envs.wrappers import TimeLimit
+
+        env = TimeLimit(env, limit)
+    return env

@@ -228,3 +228,37 @@ def featurize(
     sims = np.clip(cand @ targ.T, 0.0, 1.0)
     globals_ = np.array([min(max(fill, 0.0), 1.0), min(max(progress, 0.0), 1.0)], dtype=np.float32)
     return np.concatenate([cand.ravel(), targ.ravel(), cand_mask, targ_mask, sims.ravel(), globals_])
+
+
+# ---------------------------------------------------------------------------------------- an env's spaces
+_INT_MAX = np.iinfo(np.int64).max
+
+
+def env_spaces(env: Any, max_action_chars: int, max_message_chars: int) -> tuple[spaces.Space, spaces.Space]:
+    """The action and observation spaces of ``env`` in its action mode."""
+    if env.action_mode == "structured":
+        return (
+            structured_action_space(env.top_k, env.n_candidates, len(env.tiers)),
+            structured_observation_space(env.top_k, env.n_candidates, env.feature_dim),
+        )
+    count = spaces.Box(0, _INT_MAX, shape=(), dtype=np.int64)
+    obs = spaces.Dict(
+        {
+            "messages": ChatMessages(max_message_chars),
+            "unit": UnicodeText(256),
+            "step": count,
+            "memory_entries": count,
+            "memory_tokens": count,
+        }
+    )
+    return UnicodeText(max_action_chars), obs
+
+
+def text_observation(env: Any, unit_id: str, messages: list[dict[str, str]]) -> dict:
+    """A text-mode observation: the prompt, what it shows, the step and the bank's size."""
+
+    def count(n: int) -> np.ndarray:
+        return np.asarray(n, dtype=np.int64)
+
+    return {"messages": messages, "unit": unit_id[:256], "step": count(env.progress.cursor),
+            "memory_entries": count(len(env.bank)), "memory_tokens": count(env.bank.total_tokens)}

@@ -1,5 +1,5 @@
-"""What one step of an environment shows (:class:`Unit`), the candidate texts it offers, the oracle
-operations for it (synthetic labels composed per fact slot), and small helpers for subclasses.
+"""What one step of an environment shows (:class:`Unit`), how episodes become units, the candidate
+texts a step offers, and small helpers for subclasses.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memgym.envs.action_parser import ParseError
-from memgym.envs.episode import OpLabel, Turn
-from memgym.envs.operations import Operation, OpResult
+from memgym.envs.episode import Episode, Turn
 from memgym.errors import ConfigError
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -33,47 +32,22 @@ class Unit:
     n_tokens: int
 
 
-def compose_labels(labels: Sequence[OpLabel], slot_ids: dict[str, str]) -> list[Operation]:
-    """The oracle operations for a run of labels, one per fact slot, against ``slot_ids``.
+def chunk_units(episode: Episode, by: str, max_tokens: int | None, tokenizer: Any) -> list[Unit]:
+    """One unit per chunk of :func:`memgym.envs.data.chunking.chunk_episode` (ids ``chunk N``): the
+    steps of the chunked environments (Mem-α, MemAgent)."""
+    from memgym.envs.data.chunking import chunk_episode
 
-    Per slot, the labels' net effect: a slot held in the bank gets UPDATE to its final text or DELETE; a
-    slot not held gets ADD of its final text (nothing when it ends deleted). This equals applying
-    :func:`memgym.envs.data.oracle.oracle_operations` turn by turn, with fewer operations inside a chunk.
-    """
-    final: dict[str, str | None] = {}
-    for label in labels:
-        if label.slot is None or label.kind not in ("ADD", "UPDATE", "DELETE"):
-            continue
-        if label.kind == "DELETE":
-            final[label.slot] = None
-        elif label.text:
-            final[label.slot] = label.text
-    ops: list[Operation] = []
-    for slot, text in final.items():
-        held = slot_ids.get(slot)
-        if held is not None:
-            ops.append(Operation.delete(held) if text is None else Operation.update(held, text))
-        elif text is not None:
-            ops.append(Operation.add(text))
-    return ops
-
-
-def track_slots(slot_ids: dict[str, str], labels: Sequence[OpLabel], results: Sequence[OpResult]) -> None:
-    """Update the slot -> memory id map from a step's results: a memory written with a slot's final
-    oracle text now holds that slot; a slot whose memory was deleted is dropped."""
-    final: dict[str, str | None] = {}
-    for label in labels:
-        if label.slot is not None and label.kind in ("ADD", "UPDATE", "DELETE"):
-            final[label.slot] = None if label.kind == "DELETE" else label.text
-    written = {
-        r.op.text.strip(): r.id for r in results if r.ok and r.op.kind in ("ADD", "UPDATE") and r.op.text
-    }
-    deleted = {r.id for r in results if r.ok and r.op.kind == "DELETE"}
-    for slot, text in final.items():
-        if text is not None and text.strip() in written:
-            slot_ids[slot] = written[text.strip()]  # type: ignore[assignment]
-    for slot in [s for s, i in slot_ids.items() if i in deleted]:
-        del slot_ids[slot]
+    return [
+        Unit(
+            index=c.index,
+            id=f"chunk {c.index}",
+            turns=tuple(c.turns),
+            text=c.text,
+            date_time=c.date_time,
+            n_tokens=c.n_tokens,
+        )
+        for c in chunk_episode(episode, by=by, max_tokens=max_tokens, tokenizer=tokenizer)  # type: ignore[arg-type]
+    ]
 
 
 def speaker_text(turn: Turn) -> str:

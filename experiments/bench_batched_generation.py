@@ -22,7 +22,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-from memgym.policies.backend import ChatPrompt, SamplingParams  # noqa: E402
+from memgym.policies.backends import ChatPrompt, SamplingParams  # noqa: E402
 from memgym.policies.backends.hf import TransformersBackend  # noqa: E402
 from memgym.policies.models import default_model_path  # noqa: E402
 

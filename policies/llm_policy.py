@@ -2,7 +2,7 @@
 
 Each environment already renders its own prompt (Memory-R1's manager JSON, Mem-α's tool calls,
 MemAgent's memory rewrite: :mod:`memgym.envs.prompts`) into ``observation["messages"]``, so the policy
-only sends those chats to a :class:`~memgym.policies.backend.GenerationBackend`, all environments of a
+only sends those chats to a :class:`~memgym.policies.backends.GenerationBackend`, all environments of a
 call in ONE ``generate`` batch, and hands the completions back unparsed: parsing, validation and the
 format penalty are the environment's job, so whatever the model writes (even gibberish) is absorbed there.
 
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from memgym.errors import ConfigError, MemgymError
-from memgym.policies.backend import GenerationBackend, SamplingParams
+from memgym.policies.backends import GenerationBackend, SamplingParams
 
 if TYPE_CHECKING:
     from memgym.envs.base import MemoryEnv
@@ -27,7 +27,7 @@ class LLMPolicy:
     """A memory manager that asks a language model (the policy being trained, or any served model).
 
     Args:
-        backend: a :class:`~memgym.policies.backend.GenerationBackend` object, or a backend name for
+        backend: a :class:`~memgym.policies.backends.GenerationBackend` object, or a backend name for
             :func:`memgym.policies.backends.make_backend` (``"hf"``, ``"vllm"``, ``"openai"``).
         params: sampling parameters (default: greedy, 512 new tokens: a chunk's tool calls can be long).
         name: the name reports show (default ``"llm"``).

@@ -6,11 +6,12 @@ call, so an LLM policy makes one generation call for a whole batch of episodes::
     actions = policy.act(observations, envs)   # -> list[str | dict], one per environment
 
 **Baselines are heuristics, not learners.** Besides the observation they may read the unwrapped
-environment's current step (``env.current_unit``: the turns shown), its ``bank``, its ``retriever``
-and, for ``oracle``, the synthetic labels (``env.oracle_action()``). An LLM policy reads only the
-observation. Every baseline writes its decision as the text the environment's prompt asks for
-(:func:`render_ops`, built on the ``format_*`` renderers of :mod:`memgym.envs.prompts`), so the
-environment parses it exactly as it would parse an LLM's; baselines therefore need ``action_mode="text"``.
+environment's current step (``env.current_unit``: the turns shown), its ``bank``, its ``retriever``,
+what kind of memory it keeps (``env.memory_kind``: ``"entries"`` or one ``"text"`` block,
+``env.memory_text``) and, for ``oracle``, the synthetic labels (``env.oracle_action()``). They never
+look at the environment's class. An LLM policy reads only the observation. Every baseline writes its
+decision with the environment's own renderer (``env.render_action(ops)``), so the environment parses
+it exactly as it would parse an LLM's; baselines therefore need ``action_mode="text"``.
 
 ========================  =========  ===========  ===========  ==========================================
 name                      Manager    Construct    Overwrite    what it does
@@ -29,13 +30,14 @@ name                      Manager    Construct    Overwrite    what it does
                                                                (:mod:`memgym.policies.llm_policy`)
 ========================  =========  ===========  ===========  ==========================================
 
-``rag_turns`` has no meaning on MemoryOverwrite (one block, nothing to retrieve from).
+``rag_turns`` has no meaning on a ``"text"`` memory such as MemoryOverwrite's (one block, nothing to
+retrieve from).
 
 **Optional hooks** the bench harness (:func:`memgym.policies.bench.run_bench`) looks for, all with
 defaults in :class:`BaselinePolicy`: ``check(env)`` raises :class:`~memgym.errors.ConfigError` when the
-policy does not apply; ``env_overrides(env)`` returns environment arguments the policy needs
-(``rag_turns``: no capacity limit); ``answer_memories(env, questions, retrieved)`` replaces what the
-answer agent reads (``full_context``); ``stats()`` returns counters such as ``tokens_generated``.
+policy does not apply; ``env_overrides(env_id)`` returns environment arguments the policy needs
+(``rag_turns``: no capacity limit; ``full_context``: ``answer_context="all"``, the answer agent reads
+everything); ``stats()`` returns counters such as ``tokens_generated``.
 
 Example:
     >>> import memgym.envs
@@ -55,9 +57,8 @@ from memgym.errors import ConfigError
 from memgym.registry import Registry
 
 if TYPE_CHECKING:
-    from memgym.envs.base import MemoryEnv, Unit
-    from memgym.envs.episode import Question
-    from memgym.envs.memory_bank import MemoryEntry
+    from memgym.envs.base import MemoryEnv
+    from memgym.envs.units import Unit
 
 #: The baselines without a model, in the order reports list them.
 BASELINES: tuple[str, ...] = ("noop", "store_all", "rag_turns", "full_context", "mem0_heuristic", "oracle")
@@ -97,40 +98,7 @@ def expand_policy_names(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-# ----------------------------------------------------------------------------- rendering
-def env_kind(env: Any) -> str:
-    """``"overwrite"`` (one memory text), ``"construct"`` (Mem-α tool calls) or ``"manager"`` (Mem0 JSON).
-
-    Third-party environments count as ``"manager"``: the default parser reads Mem0 JSON.
-    """
-    from memgym.envs.construct import MemoryConstructEnv
-    from memgym.envs.overwrite import MemoryOverwriteEnv
-
-    env = env.unwrapped
-    if isinstance(env, MemoryOverwriteEnv):
-        return "overwrite"
-    if isinstance(env, MemoryConstructEnv):
-        return "construct"
-    return "manager"
-
-
-def render_ops(env: Any, ops: Sequence[Operation]) -> str:
-    """Operations as the text ``env``'s prompt asks for, through the renderers of :mod:`memgym.envs.prompts`.
-
-    On MemoryOverwrite an UPDATE without id rewrites the memory text (anything else keeps it).
-    """
-    from memgym.envs.prompts import format_mem0_action, format_memory, format_tool_calls
-
-    env = env.unwrapped
-    kind = env_kind(env)
-    if kind == "overwrite":
-        rewrite = [op for op in ops if op.kind == "UPDATE"]
-        return format_memory(rewrite[-1].text if rewrite else env.memory_text)  # type: ignore[arg-type]
-    if kind == "construct":
-        return format_tool_calls(ops)
-    return format_mem0_action(ops, env.bank)
-
-
+# ----------------------------------------------------------------------------- what a step shows
 def unit_lines(unit: Unit) -> list[tuple[str, str]]:
     """(speaker, text) of what a step shows: the unit's own text for a one-turn unit (a turn or an
     extracted fact), else each turn of the chunk."""
@@ -156,8 +124,8 @@ class BaselinePolicy:
     """Shared plumbing of the baselines: applicability checks, one action per environment, the hooks."""
 
     name = "baseline"
-    #: The environment kinds (:func:`env_kind`) this baseline has a meaning on.
-    kinds: tuple[str, ...] = ("manager", "construct", "overwrite")
+    #: The memory kinds (``MemoryEnv.memory_kind``) this baseline has a meaning on.
+    memory_kinds: tuple[str, ...] = ("entries", "text")
 
     def check(self, env: Any) -> None:
         """Raise :class:`ConfigError` when this policy cannot run on ``env``."""
@@ -166,10 +134,11 @@ class BaselinePolicy:
             raise ConfigError(
                 f"{self.name} writes text actions; make the environment with action_mode='text'"
             )
-        if env_kind(env) not in self.kinds:
+        kind = getattr(env, "memory_kind", "entries")
+        if kind not in self.memory_kinds:
             raise ConfigError(
-                f"{self.name} has no meaning on {type(env).__name__}; it applies to "
-                f"{', '.join(self.kinds)} environments"
+                f"{self.name} has no meaning on {type(env).__name__} (memory_kind {kind!r}); it applies to "
+                f"environments whose memory is {' or '.join(map(repr, self.memory_kinds))}"
             )
 
     def env_overrides(self, env_id: str) -> dict[str, Any]:
@@ -196,31 +165,29 @@ class NoopPolicy(BaselinePolicy):
     name = "noop"
 
     def act_one(self, env: MemoryEnv) -> str:
-        return render_ops(env, [])
+        return env.render_action([])
 
 
 class StoreAllPolicy(BaselinePolicy):
     """ADDs every turn as ``"Speaker: text"``; once the bank's capacity is reached, the bank refuses
-    (the refusals show as ``failed`` operations). On MemoryOverwrite the turns are appended to the memory
-    text, which the environment cuts at its budget."""
+    (the refusals show as ``failed`` operations). On a ``"text"`` memory (MemoryOverwrite) the turns are
+    appended to the memory text, which the environment cuts at its budget."""
 
     name = "store_all"
 
     def act_one(self, env: MemoryEnv) -> str:
         texts = raw_texts(_active_unit(env))
-        if env_kind(env) == "overwrite":
-            kept = [env.memory_text] if env.memory_text else []  # type: ignore[attr-defined]
-            return render_ops(
-                env, [Operation.update(None, "\n".join(kept + texts), tier="memory")] if texts else []
-            )
-        return render_ops(env, [Operation.add(t, tier=_episodic(env)) for t in texts])
+        if env.memory_kind == "text":
+            kept = [env.memory_text] if env.memory_text else []
+            return env.render_action([Operation.update(None, "\n".join(kept + texts))] if texts else [])
+        return env.render_action([Operation.add(t, tier=_episodic(env)) for t in texts])
 
 
 class RagTurnsPolicy(StoreAllPolicy):
     """RAG over raw turns: every turn stored without any capacity limit, retrieved at answer time."""
 
     name = "rag_turns"
-    kinds = ("manager", "construct")
+    memory_kinds = ("entries",)
 
     def env_overrides(self, env_id: str) -> dict[str, Any]:
         return {"max_entries": None, "max_tokens": None}
@@ -231,8 +198,8 @@ class FullContextPolicy(BaselinePolicy):
 
     Each step ADDs the new turns and DELETEs the oldest ones so the bank stays within the budget (and
     within the environment's own capacity). At answer time the answer agent reads *all* of it, newest
-    first, instead of the memories retrieved for the question (:meth:`answer_memories`): a long-context
-    reader, truncated at the budget. (An :class:`~memgym.policies.answer_agent.LLMAnswerAgent` still
+    first, instead of the memories retrieved for the question (the environment's
+    ``answer_context="all"``, from :meth:`env_overrides`): a long-context reader, truncated at the budget. (An :class:`~memgym.policies.answer_agent.LLMAnswerAgent` still
     cuts at its own ``top_k``, Memory-R1's 60 by default: give it a larger one for a long window, as
     ``memgym bench`` does.)
 
@@ -247,14 +214,15 @@ class FullContextPolicy(BaselinePolicy):
             raise ConfigError(f"budget_tokens must be at least 1, got {budget_tokens}")
         self.budget_tokens = int(budget_tokens)
 
+    def env_overrides(self, env_id: str) -> dict[str, Any]:
+        return {"answer_context": "all"}
+
     def act_one(self, env: MemoryEnv) -> str:
         texts = raw_texts(_active_unit(env))
-        if env_kind(env) == "overwrite":
-            budget = min(self.budget_tokens, env.memory_budget)  # type: ignore[attr-defined]
-            lines = [ln for ln in env.memory_text.splitlines() if ln.strip()] + texts  # type: ignore[attr-defined]
-            return render_ops(
-                env, [Operation.update(None, "\n".join(_fifo(lines, budget, None, env)), tier="memory")]
-            )
+        if env.memory_kind == "text":
+            budget = min(self.budget_tokens, env.bank.max_tokens or self.budget_tokens)
+            lines = [ln for ln in env.memory_text.splitlines() if ln.strip()] + texts
+            return env.render_action([Operation.update(None, "\n".join(_fifo(lines, budget, None, env)))])
         bank = env.bank
         budget = min(self.budget_tokens, bank.max_tokens or self.budget_tokens)
         counter = bank.token_counter
@@ -269,14 +237,7 @@ class FullContextPolicy(BaselinePolicy):
             ops.append(Operation.delete(entry.id))
             need_tokens -= counter(entry.text)
             need_entries -= 1
-        return render_ops(env, ops + [Operation.add(t, tier=_episodic(env)) for t in texts])
-
-    def answer_memories(
-        self, env: MemoryEnv, questions: list[Question], retrieved: list[list[MemoryEntry]]
-    ) -> list[list[MemoryEntry]]:
-        """Every memory held, newest first, for every question (what a long-context reader sees)."""
-        history = list(reversed(env.unwrapped.bank.entries()))
-        return [list(history) for _ in questions]
+        return env.render_action(ops + [Operation.add(t, tier=_episodic(env)) for t in texts])
 
 
 class OraclePolicy(BaselinePolicy):

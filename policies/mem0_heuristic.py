@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from memgym.envs.memory_bank import MemoryBank, MemoryEntry
 from memgym.envs.operations import Operation
-from memgym.policies.managers import BaselinePolicy, env_kind, render_ops, unit_lines
+from memgym.policies.managers import BaselinePolicy, unit_lines
 
 if TYPE_CHECKING:
     from memgym.envs.base import MemoryEnv
@@ -431,25 +431,25 @@ class Mem0HeuristicPolicy(BaselinePolicy):
 
         unit = env.current_unit
         if unit is None:
-            return render_ops(env, [])
+            return env.render_action([])
         rules = Mem0Rules(self.top_k or env.top_k)
         speakers = list(env.episode.speakers) if env.episode is not None else []  # type: ignore[union-attr]
-        kind = env_kind(env)
-        if kind == "overwrite":
+        if env.memory_kind == "text":
             scratch = MemoryBank()
-            scratch.apply([Operation.add(ln) for ln in env.memory_text.splitlines() if ln.strip()])  # type: ignore[attr-defined]
+            scratch.apply([Operation.add(ln) for ln in env.memory_text.splitlines() if ln.strip()])
             retriever = make_retriever("bm25")
             retriever.attach(scratch)
             rules.plan(unit_lines(unit), scratch, retriever, speakers, unit.date_time)
             lines = [e.text for e in scratch.entries()]
-            while len(" ".join(lines).split()) > env.memory_budget and len(lines) > 1:  # type: ignore[attr-defined]
+            budget = env.bank.max_tokens
+            while budget is not None and len(" ".join(lines).split()) > budget and len(lines) > 1:
                 lines.pop(0)  # the oldest memories go first
-            return render_ops(env, [Operation.update(None, "\n".join(lines), tier="memory")])
+            return env.render_action([Operation.update(None, "\n".join(lines))])
         scratch = env.bank.copy()
         retriever = env.retriever.clone_for(scratch)
         try:
-            tier = "semantic" if kind == "construct" and "semantic" in scratch.tiers else None
+            tier = "semantic" if "semantic" in scratch.tiers else None
             ops = rules.plan(unit_lines(unit), scratch, retriever, speakers, unit.date_time, tier)
         finally:
             retriever.detach()
-        return render_ops(env, ops)
+        return env.render_action(ops)

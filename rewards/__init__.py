@@ -1,12 +1,13 @@
-"""QA metrics, the LLM judge, shaping terms and their composition.
+"""QA metrics, the LLM judge, shaping terms, the reward components and their composition.
 
-Rewards are pure, named functions (see ``metrics`` and ``shaping``); a
+The reward components environments pay are pure, named functions in one registry
+(:data:`~memgym.rewards.components.REWARDS`, built on the metrics and shaping terms); a
 :class:`~memgym.rewards.compose.RewardComposer` weighs them into the scalar reward and logs each one.
 Importing this package is cheap: nltk and model backends load on first use.
 """
 
-from memgym.rewards.cache import AnswerCache, question_key
-from memgym.rewards.compose import REWARD_COMPONENTS, RewardComposer
+from memgym.rewards.components import REWARDS, StepOutcome, register_reward
+from memgym.rewards.compose import RewardComposer
 from memgym.rewards.judge import JUDGE_SYSTEM_PROMPT, LLMJudge, build_judge_prompt, parse_verdict
 from memgym.rewards.metrics import (
     LOCOMO_CATEGORIES,
@@ -16,7 +17,6 @@ from memgym.rewards.metrics import (
     is_abstention,
     locomo_category,
     locomo_f1,
-    make_qa_reward,
     normalize_answer,
     score_answers,
     token_f1,
@@ -27,10 +27,10 @@ __all__ = [
     "JUDGE_SYSTEM_PROMPT",
     "LOCOMO_CATEGORIES",
     "METRICS",
-    "REWARD_COMPONENTS",
-    "AnswerCache",
+    "REWARDS",
     "LLMJudge",
     "RewardComposer",
+    "StepOutcome",
     "bleu1",
     "build_judge_prompt",
     "compression",
@@ -39,11 +39,10 @@ __all__ = [
     "is_abstention",
     "locomo_category",
     "locomo_f1",
-    "make_qa_reward",
     "normalize_answer",
     "oracle_op_agreement",
     "parse_verdict",
-    "question_key",
+    "register_reward",
     "score_answers",
     "token_f1",
     "tool_call_success_rate",

@@ -1,6 +1,6 @@
 """Composition of named, weighted reward components, every one of them logged.
 
-An environment computes whatever components it can (QA metrics, shaping terms) into a mapping
+An environment computes the registered components (:mod:`memgym.rewards.components`) into a mapping
 ``{name: value}``; a :class:`RewardComposer` built from the config's weights turns it into the scalar
 reward plus a log dict that goes into ``info["reward_components"]`` and the trainers' logs.
 
@@ -15,26 +15,8 @@ import numbers
 from collections.abc import Iterable, Mapping
 
 from memgym.errors import ConfigError, MemgymError
-from memgym.registry import Registry
 
-__all__ = ["REWARD_COMPONENTS", "RewardComposer"]
-
-#: The reward components configs can name, each mapped to the function (or, for the judge, the class)
-#: that computes it. Entry points are lazy: looking a name up imports only what it needs.
-REWARD_COMPONENTS: Registry = Registry("reward component")
-for _name, _target in (
-    ("em", "memgym.rewards.metrics:exact_match"),
-    ("f1", "memgym.rewards.metrics:token_f1"),
-    ("locomo_f1", "memgym.rewards.metrics:locomo_f1"),
-    ("bleu1", "memgym.rewards.metrics:bleu1"),
-    ("judge", "memgym.rewards.judge:LLMJudge"),
-    ("format", "memgym.rewards.shaping:format_validity"),
-    ("compression", "memgym.rewards.shaping:compression"),
-    ("tool_success", "memgym.rewards.shaping:tool_call_success_rate"),
-    ("oracle_ops", "memgym.rewards.shaping:oracle_op_agreement"),
-):
-    REWARD_COMPONENTS.register(_name, _target)
-
+__all__ = ["RewardComposer"]
 
 def _is_finite_number(value: object) -> bool:
     """A real number (numpy scalars included) that is neither a bool nor NaN/inf."""

@@ -2,7 +2,7 @@
 
 The judge is lenient on wording and on date formats: an answer that refers to the same thing or the
 same time as the gold answer is correct. It runs on any
-:class:`~memgym.policies.backend.GenerationBackend` (transformers, vLLM, an OpenAI-compatible server)
+:class:`~memgym.policies.backends.GenerationBackend` (transformers, vLLM, an OpenAI-compatible server)
 and batches every uncached item into one ``generate`` call.
 """
 
@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from memgym.errors import ConfigError, MemgymError
-from memgym.policies.backend import ChatPrompt, GenerationBackend, SamplingParams
-from memgym.rewards.cache import AnswerCache
+from memgym.policies.backends import ChatPrompt, GenerationBackend, SamplingParams
+
+if TYPE_CHECKING:
+    from memgym.envs.answering import AnswerCache
 
 __all__ = ["JUDGE_SYSTEM_PROMPT", "LLMJudge", "build_judge_prompt", "parse_verdict"]
 

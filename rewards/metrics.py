@@ -23,7 +23,7 @@ import math
 import re
 import string
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cache, lru_cache
 
 from memgym.envs.episode import ABSTAIN_ANSWER, Question
@@ -37,7 +37,6 @@ __all__ = [
     "is_abstention",
     "locomo_category",
     "locomo_f1",
-    "make_qa_reward",
     "normalize_answer",
     "score_answers",
     "token_f1",
@@ -298,35 +297,3 @@ def score_answers(
         text = "" if prediction is None else str(prediction)  # a missing answer scores as an empty one
         rows.append({m: _score_one(m, text, q) for m in metrics})
     return rows
-
-
-def make_qa_reward(metric: str = "f1") -> Callable[..., list[float]]:
-    """A TRL-style reward function ``f(completions, answers, category=None, **kwargs) -> list[float]``.
-
-    ``completions`` are strings or conversational completions (lists of messages, the last one's
-    ``content`` is scored); ``answers`` holds each row's accepted answers (a string or a list);
-    ``category`` (optional) is each row's question category, for ``locomo_f1`` and LoCoMo's category 5.
-    Other dataset columns arrive as keyword arguments, as in TRL, and are ignored.
-
-    >>> make_qa_reward("em")(["Lisbon", "Porto"], answers=[["lisbon"], "Lisbon"])
-    [1.0, 0.0]
-    """
-    if metric not in METRICS:
-        raise ConfigError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
-
-    def reward(
-        completions: Sequence[str | list[dict[str, str]]],
-        answers: Sequence[str | Sequence[str]],
-        category: Sequence[int | str] | None = None,
-        **kwargs: object,
-    ) -> list[float]:
-        categories = list(category) if category is not None else ["single-hop"] * len(completions)
-        questions = [
-            Question(id=str(i), question="", answers=_answer_list(a), category=str(c))
-            for i, (a, c) in enumerate(zip(answers, categories, strict=True))
-        ]
-        texts = [c if isinstance(c, str) else (c[-1]["content"] if c else "") for c in completions]
-        return [row[metric] for row in score_answers(texts, questions, (metric,))]
-
-    reward.__name__ = f"qa_{metric}_reward"
-    return reward

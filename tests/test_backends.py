@@ -1,5 +1,5 @@
 """The transformers backend on a tiny real Llama (random weights, real SmolLM2 tokenizer), the backend
-registry, and the vLLM backend's missing-dependency error."""
+registry, the TRL/vLLM backend's prompt encoding and stop strings, and the vLLM backends' errors."""
 
 from __future__ import annotations
 
@@ -10,9 +10,16 @@ import pytest
 import torch
 
 from memgym.errors import ConfigError, DependencyNotInstalled, UnknownNameError
-from memgym.policies.backend import GenerationBackend, SamplingParams
-from memgym.policies.backends import BACKENDS, make_backend
+from memgym.policies.backends import (
+    BACKENDS,
+    GenerationBackend,
+    SamplingParams,
+    TrainableBackend,
+    make_backend,
+)
+from memgym.policies.backends.chat import encode_chats
 from memgym.policies.backends.hf import TransformersBackend
+from memgym.policies.backends.trl_vllm import TRLVLLMBackend
 from memgym.policies.models import tiny_model
 
 PROMPTS = [
@@ -182,10 +189,14 @@ def test_chat_template_override(tiny, tmp_path):
 
 
 def test_registry_names_and_protocol(tiny):
-    assert BACKENDS.names() == ["hf", "openai", "vllm"]
+    assert BACKENDS.names() == ["hf", "openai", "trl_vllm", "vllm"]
     hf = make_backend("hf", model=tiny[0], tokenizer=tiny[1], batch_size=3)
     assert isinstance(hf, TransformersBackend) and hf.batch_size == 3
     assert isinstance(hf, GenerationBackend)
+    assert isinstance(hf, TrainableBackend)  # it holds the live model: sync_weights is a no-op
+    before = {n: p.clone() for n, p in hf.model.named_parameters()}
+    assert hf.sync_weights() is None
+    assert all(torch.equal(p, before[n]) for n, p in hf.model.named_parameters())
     with pytest.raises(UnknownNameError, match=re.escape("Did you mean: hf?")):
         make_backend("hff")
 
@@ -195,3 +206,68 @@ def test_vllm_backend_names_the_missing_extra():
     with pytest.raises(DependencyNotInstalled, match=re.escape("pip install 'memgym[vllm]'")) as info:
         make_backend("vllm", model="unused")
     assert info.value.package == "vllm" and "vLLM backend" in str(info.value)
+
+
+class FakeTRLEngine:
+    """Stands in for TRL's ``VLLMGeneration`` (vLLM needs a GPU): it replays the transformers backend's
+    free-running completions in the engine's return format and records what it was asked."""
+
+    def __init__(self, completions):
+        self.completions, self.calls = completions, []
+        self.generation_kwargs = {}
+
+    def generate(self, prompts, images, num_generations):
+        self.calls.append({"prompts": prompts, "kwargs": dict(self.generation_kwargs), "n": num_generations})
+        ids = [list(g.token_ids) for g in self.completions[: len(prompts)]]
+        logprobs = [[[lp] for lp in g.logprobs] for g in self.completions[: len(prompts)]]
+        return prompts, ids, logprobs, None
+
+
+def trl_backend(tokenizer, engine) -> TRLVLLMBackend:
+    backend = TRLVLLMBackend.__new__(TRLVLLMBackend)  # __init__ needs CUDA and vLLM
+    backend.tokenizer, backend.chat_template, backend.engine = tokenizer, None, engine
+    return backend
+
+
+def test_trl_vllm_encodes_with_encode_chats_and_cuts_at_stop_like_transformers(tiny):
+    _, tokenizer = tiny
+    hf = backend(tiny, batch_size=2)
+    free = hf.generate(PROMPTS[:2], SamplingParams(max_new_tokens=12))
+    stop = tokenizer.decode(free[0].token_ids[5:6])
+    assert stop.strip(), "pick a printable token for the stop string"
+    engine = FakeTRLEngine(free)
+    trl = trl_backend(tokenizer, engine)
+    assert isinstance(trl, TrainableBackend)
+
+    plain = trl.generate(PROMPTS[:2], SamplingParams(max_new_tokens=12, seed=3))
+    assert engine.calls[0]["prompts"] == encode_chats(tokenizer, PROMPTS[:2]) and engine.calls[0]["n"] == 1
+    assert engine.calls[0]["kwargs"] == {"seed": 3}
+    assert [g.token_ids for g in plain] == [g.token_ids for g in free]
+    assert [g.text for g in plain] == [g.text for g in free]
+    assert [g.finish_reason for g in plain] == [g.finish_reason for g in free]
+
+    params = SamplingParams(max_new_tokens=12, stop=[stop])
+    cut = trl.generate(PROMPTS[:2], params)[0]
+    expected = hf.generate(PROMPTS[:2], params)[0]  # the transformers backend's cut of the same tokens
+    assert engine.calls[1]["kwargs"] == {"stop": [stop]}
+    assert cut.finish_reason == "stop" and cut.text == free[0].text[: free[0].text.index(stop)]
+    assert cut.token_ids == expected.token_ids and stop in tokenizer.decode(cut.token_ids)
+    assert cut.logprobs == pytest.approx(free[0].logprobs[: len(cut.token_ids)])
+    assert trl.generate([]) == []
+
+
+def test_trl_vllm_keeps_a_final_eos_in_the_ids_not_the_text(tiny):
+    _, tokenizer = tiny
+    free = backend(tiny).generate(PROMPTS[:1], SamplingParams(max_new_tokens=4))
+    free[0].token_ids = [*free[0].token_ids, tokenizer.eos_token_id]
+    free[0].logprobs = [*free[0].logprobs, -0.5]
+    [out] = trl_backend(tokenizer, FakeTRLEngine(free)).generate(PROMPTS[:1])
+    assert out.finish_reason == "stop" and out.token_ids[-1] == tokenizer.eos_token_id
+    assert out.text == tokenizer.decode(free[0].token_ids[:-1], skip_special_tokens=True)
+    assert len(out.logprobs) == len(out.token_ids)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_trl_vllm_backend_needs_a_gpu(tiny):
+    with pytest.raises(ConfigError, match=re.escape("generation.use_vllm=true needs a CUDA GPU")):
+        make_backend("trl_vllm", model=tiny[0], tokenizer=tiny[1])

@@ -9,11 +9,12 @@ import shlex
 import pytest
 
 import memgym.envs
+from memgym.envs.data import synthetic_suite
 from memgym.envs.data.synthetic import SyntheticConfig, generate_synthetic
 from memgym.errors import ConfigError
-from memgym.policies.backend import Generation
-from memgym.policies.bench import run_bench, synthetic_suite
-from memgym.policies.bench_report import PLOT_FILES, accuracy_by_length
+from memgym.policies.backends import Generation
+from memgym.policies.bench import run_bench
+from memgym.policies.bench.report import PLOT_FILES, accuracy_by_length
 
 ENV = "memgym/MemoryManager-v0"
 NOOP = '{"memory": []}'
@@ -224,7 +225,7 @@ def test_ray_gives_the_same_figures(episodes):
 
 @pytest.mark.slow  # loads transformers and the tokenizer
 def test_llm_policy_in_the_bench_reports_its_tokens(episodes):
-    from memgym.policies.backend import SamplingParams
+    from memgym.policies.backends import SamplingParams
     from memgym.policies.backends.hf import TransformersBackend
     from memgym.policies.llm_policy import LLMPolicy
     from memgym.policies.models import tiny_model

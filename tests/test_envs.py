@@ -13,20 +13,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memgym.envs import list_envs, make
-from memgym.envs.answering import answer_pending, question_points, step_batched
+from memgym.envs.answering import AnswerCache, answer_pending, memories_hash, question_points, tied_questions
 from memgym.envs.base import MemoryEnv
 from memgym.envs.checker import check_determinism, check_env, check_malformed_actions
 from memgym.envs.construct import MemoryConstructEnv
 from memgym.envs.data.synthetic import SyntheticConfig, generate_synthetic
 from memgym.envs.episode import ABSTAIN_ANSWER
-from memgym.envs.manager import MemoryManagerEnv, tied_questions
+from memgym.envs.manager import MemoryManagerEnv
 from memgym.envs.operations import Operation
 from memgym.envs.overwrite import MemoryOverwriteEnv
 from memgym.envs.spaces import ChatMessages, UnicodeText
+from memgym.envs.stepping import step_envs
 from memgym.errors import ConfigError, UnknownNameError
-from memgym.policies.answer_agent import LLMAnswerAgent, memories_hash, parse_answer
-from memgym.policies.extractive_answer import ExtractiveAnswerAgent
-from memgym.rewards.cache import AnswerCache
+from memgym.policies.answer_agents.extractive import ExtractiveAnswerAgent
+from memgym.policies.answer_agents.llm import LLMAnswerAgent, parse_answer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
 ENV_CLASSES = (MemoryManagerEnv, MemoryConstructEnv, MemoryOverwriteEnv)
@@ -91,11 +91,11 @@ def test_single_step_mode_passes_check_env(episodes):
 class _LeakyEnv(MemoryManagerEnv):
     """Applies what it could parse even when the action was malformed (breaks the all-or-nothing rule)."""
 
-    def _parse_text(self, text, unit):
-        ops, searches, error, fmt = super()._parse_text(text, unit)
-        if error is not None:
+    def parse_text(self, text, unit):
+        parsed = super().parse_text(text, unit)
+        if parsed.error is not None:
             self.bank.apply([Operation.add("leaked")])
-        return ops, searches, error, fmt
+        return parsed
 
 
 class _UnseededEnv(MemoryManagerEnv):
@@ -103,7 +103,7 @@ class _UnseededEnv(MemoryManagerEnv):
 
     _rng = np.random.default_rng()
 
-    def _shown(self, unit):
+    def shown_memories(self, unit):
         return self.bank.entries()[: int(self._rng.integers(0, 3))]
 
 
@@ -414,7 +414,7 @@ def test_extractor_makes_one_step_per_fact(episodes):
 def test_question_points_follow_asked_after(episodes):
     ep = episodes[0]
     env = MemoryConstructEnv([ep])
-    units = env._units_for(0)
+    units = env.units_for(0)
     points = question_points(ep, units)
     for index, questions in points.items():
         for q in questions:
@@ -437,7 +437,7 @@ class CountingAgent:
         return self.inner.answer(questions, memories)
 
 
-def test_step_batched_answers_many_envs_in_one_call_with_the_same_results(episodes):
+def test_step_envs_answers_many_envs_in_one_call_with_the_same_results(episodes):
     agent = CountingAgent()
     envs = [MemoryManagerEnv(episodes, answer_agent=agent) for _ in range(3)]
     solo = [MemoryManagerEnv(episodes) for _ in range(3)]
@@ -447,12 +447,12 @@ def test_step_batched_answers_many_envs_in_one_call_with_the_same_results(episod
     steps_with_questions = answered = 0
     for _ in range(60):
         actions = [e.oracle_action() for e in envs]
-        batched = step_batched(envs, actions)
+        batched = step_envs(envs, actions)
         single = [e.step(a) for e, a in zip(solo, actions, strict=False)]
-        assert [r[1] for r in batched] == [r[1] for r in single]
-        assert [r[4]["answers"] for r in batched] == [r[4]["answers"] for r in single]
-        steps_with_questions += any(r[4]["answers"] for r in batched)
-        answered += sum(len(r[4]["answers"]) for r in batched)
+        assert [r.reward for r in batched] == [r[1] for r in single]
+        assert [r.info["answers"] for r in batched] == [r[4]["answers"] for r in single]
+        steps_with_questions += any(r.info["answers"] for r in batched)
+        answered += sum(len(r.info["answers"]) for r in batched)
     assert len(agent.calls) == steps_with_questions > 0  # one agent call per batched step with questions
     assert sum(agent.calls) == answered
     assert answer_pending([None, None], agent) == [None, None] and len(agent.calls) == steps_with_questions
@@ -624,14 +624,14 @@ class CountingBackend:
 
 @pytest.mark.slow
 def test_llm_answer_agent_with_a_real_tiny_model_batches_and_caches(episodes):
-    from memgym.policies.backend import SamplingParams
+    from memgym.policies.backends import SamplingParams
     from memgym.policies.backends.hf import TransformersBackend
     from memgym.policies.models import tiny_model
 
     model, tokenizer = tiny_model()
     backend = CountingBackend(TransformersBackend(model, tokenizer, batch_size=16))
-    agent = LLMAnswerAgent(backend, SamplingParams(max_new_tokens=4), top_k=5, cache=AnswerCache())
-    env = MemoryManagerEnv(episodes[:1], answer_agent=agent)
+    agent = LLMAnswerAgent(backend, SamplingParams(max_new_tokens=4), top_k=5)
+    env = MemoryManagerEnv(episodes[:1], answer_agent=agent, answer_cache=AnswerCache())
     _, answers, _ = run_episode(env, lambda e: e.oracle_action())
     n_points = len({q.asked_after for q in episodes[0].questions})
     assert len(answers) == len(episodes[0].questions) and all(

@@ -7,9 +7,10 @@ from itertools import pairwise
 
 import pytest
 
+from memgym.envs.answering import AnswerCache
 from memgym.errors import ConfigError, MemgymError
-from memgym.policies.backend import ChatPrompt, Generation, GenerationBackend, SamplingParams
-from memgym.rewards import JUDGE_SYSTEM_PROMPT, AnswerCache, LLMJudge, build_judge_prompt, parse_verdict
+from memgym.policies.backends import ChatPrompt, Generation, GenerationBackend, SamplingParams
+from memgym.rewards import JUDGE_SYSTEM_PROMPT, LLMJudge, build_judge_prompt, parse_verdict
 
 
 class ScriptedBackend:

@@ -7,7 +7,6 @@ import re
 import pytest
 
 import memgym.envs
-from memgym.envs import answer_pending
 from memgym.envs.data.synthetic import SyntheticConfig, generate_synthetic
 from memgym.envs.memory_bank import MemoryBank
 from memgym.envs.retrieval import make_retriever
@@ -19,7 +18,6 @@ from memgym.policies.managers import (
     FullContextPolicy,
     expand_policy_names,
     make_policy,
-    render_ops,
 )
 from memgym.policies.mem0_heuristic import Mem0Rules
 
@@ -43,10 +41,7 @@ def run_episodes(policy, env_id, episodes, **env_kwargs):
         obs, _ = env.reset(seed=i, options={"episode_index": i})
         done = False
         while not done:
-            request = env.begin_step(policy.act([obs], [env])[0])
-            if request is not None and hasattr(policy, "answer_memories"):
-                request.memories[:] = policy.answer_memories(env, request.questions, request.memories)
-            obs, _, done, _, info = env.end_step(answer_pending([request], env.answer_agent)[0])
+            obs, _, done, _, info = env.step(policy.act([obs], [env])[0])
             out["answers"] += info["answers"]
             out["infos"].append(info)
         out["banks"].append([e.text for e in env.bank.entries()])
@@ -105,13 +100,15 @@ def test_full_context_is_a_fifo_within_the_budget_read_newest_first(episodes):
     kept = out["banks"][0]
     assert kept == turns[-len(kept) :]  # the newest turns, in order
     assert sum(len(t.split()) for t in kept) <= 60 < sum(len(t.split()) for t in turns[-len(kept) - 1 :])
-    env = memgym.envs.make("memgym/MemoryManager-v0", episodes=episodes, max_entries=5).unwrapped
+    env = memgym.envs.make(
+        "memgym/MemoryManager-v0", episodes=episodes, max_entries=5, **policy.env_overrides("")
+    ).unwrapped
     obs, _ = env.reset(seed=0, options={"episode_index": 0})
     for _ in range(12):
         obs, *_ = env.step(policy.act([obs], [env])[0])
     assert [e.text for e in env.bank.entries()] == turns[7:12]
     question = episodes[0].questions[0]
-    [context] = policy.answer_memories(env, [question], [[]])
+    context = env._memories_for(question)  # what the answer agent reads: everything, newest first
     assert [m.text for m in context] == turns[7:12][::-1]
 
 
@@ -160,12 +157,17 @@ def test_registry_names_and_errors():
 
 
 @pytest.mark.parametrize("env_id", ENVS)
-def test_render_ops_parses_back_to_the_same_bank(env_id, episodes):
-    """What render_ops writes is what the env applies: an oracle's ops rendered by hand equal oracle_action."""
+def test_render_action_parses_back_to_the_same_operations(env_id, episodes):
+    """What env.render_action writes is what the env applies: the oracle's ops parse back to equal ops."""
     env = memgym.envs.make(env_id, episodes=episodes).unwrapped
     env.reset(seed=0, options={"episode_index": 0})
     while env.current_unit is not None:
-        assert render_ops(env, env.oracle_ops()) == env.oracle_action()
+        ops = env.oracle_ops()
+        parsed = env.parse_text(env.render_action(ops), env.current_unit)
+        assert parsed.error is None
+        assert [(o.kind, o.id, o.text) for o in parsed.ops if o.kind != "NOOP"] == [
+            (o.kind, o.id, o.text) for o in ops if o.kind != "NOOP"
+        ]
         env.step(env.oracle_action())
 
 
@@ -242,8 +244,8 @@ TINY = SyntheticConfig(
 @pytest.mark.slow  # loading transformers and the tokenizer takes ~10 s on 2 shared cores
 @pytest.mark.parametrize("env_id", ENVS)
 def test_llm_policy_with_a_tiny_model_runs_an_episode(env_id, tiny_backend):
-    from memgym.envs import step_batched
-    from memgym.policies.backend import SamplingParams
+    from memgym.envs import step_envs
+    from memgym.policies.backends import SamplingParams
     from memgym.policies.llm_policy import LLMPolicy
 
     policy = LLMPolicy(tiny_backend, SamplingParams(max_new_tokens=8, seed=0))
@@ -254,9 +256,9 @@ def test_llm_policy_with_a_tiny_model_runs_an_episode(env_id, tiny_backend):
     while all(env.current_unit is not None for env in envs):
         actions = policy.act(obs, envs)
         assert all(isinstance(a, str) for a in actions)
-        results = step_batched(envs, actions)
-        obs = [r[0] for r in results]
-        answered += sum(len(r[4]["answers"]) for r in results)
+        results = step_envs(envs, actions)
+        obs = [r.observation for r in results]
+        answered += sum(len(r.info["answers"]) for r in results)
         steps += 1
     assert policy.calls == steps  # one generation call per batched step
     assert policy.tokens_generated > 0

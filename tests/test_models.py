@@ -11,7 +11,7 @@ import torch
 
 from memgym.cli import main
 from memgym.errors import ConfigError
-from memgym.policies.backend import SamplingParams
+from memgym.policies.backends import SamplingParams
 from memgym.policies.models import MARKER, prepare_default_model, prepared_models, tiny_model
 
 

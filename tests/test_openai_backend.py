@@ -24,8 +24,7 @@ import httpx
 import pytest
 
 from memgym.errors import ConfigError
-from memgym.policies.backend import SamplingParams
-from memgym.policies.backends import make_backend
+from memgym.policies.backends import SamplingParams, make_backend
 from memgym.policies.backends.openai_http import BackendError, OpenAIBackend, chat_completions_url
 
 PROMPTS = [

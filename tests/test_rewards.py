@@ -12,14 +12,15 @@ import re
 
 import pytest
 
+from memgym.envs.answering import AnswerCache, question_key
 from memgym.envs.episode import ABSTAIN_ANSWER, OpLabel, Question
 from memgym.envs.memory_bank import FLAT_TIERS, MemoryBank
 from memgym.envs.operations import Operation, OpResult
 from memgym.errors import ConfigError, DatasetError, MemgymError, UnknownNameError
 from memgym.rewards import (
-    REWARD_COMPONENTS,
-    AnswerCache,
+    REWARDS,
     RewardComposer,
+    StepOutcome,
     bleu1,
     compression,
     exact_match,
@@ -27,10 +28,9 @@ from memgym.rewards import (
     is_abstention,
     locomo_category,
     locomo_f1,
-    make_qa_reward,
     normalize_answer,
     oracle_op_agreement,
-    question_key,
+    register_reward,
     score_answers,
     token_f1,
     tool_call_success_rate,
@@ -219,24 +219,6 @@ def test_score_answers_rejects_bad_input():
         score_answers(["x"], [Question("q9", "?", [], "single-hop")])
 
 
-def test_make_qa_reward_is_a_trl_style_function():
-    f1 = make_qa_reward("f1")
-    completions = ["in Paris France", [{"role": "assistant", "content": "I don't know"}]]
-    # Row 1: P = 1/3, R = 1 -> 0.5 (as above). Row 2: conversational completion, abstention question -> 1.
-    assert f1(completions, answers=["Paris", [ABSTAIN_ANSWER]], prompt=["ignored", "ignored"]) == [0.5, 1.0]
-    locomo = make_qa_reward("locomo_f1")
-    assert f1.__name__ == "qa_f1_reward"
-    # Category 1 splits on commas (2/3, see above); category 5 wants the official phrase.
-    assert locomo(
-        ["Paris, London", "I don't know"], answers=["London, Rome, Paris", "x"], category=[1, 5]
-    ) == [
-        pytest.approx(2 / 3),
-        0.0,
-    ]
-    with pytest.raises(ConfigError, match="unknown metric 'rouge'"):
-        make_qa_reward("rouge")
-
-
 # ----------------------------------------------------------------------------- shaping
 
 
@@ -323,24 +305,56 @@ def test_composer_errors_name_the_fix():
         RewardComposer({"em": 1.0})({"em": float("nan")})
 
 
-def test_reward_component_registry():
-    assert REWARD_COMPONENTS.names() == sorted(
-        [
-            "em",
-            "f1",
-            "locomo_f1",
-            "bleu1",
-            "judge",
-            "format",
-            "compression",
-            "tool_success",
-            "oracle_ops",
-        ]
+def test_reward_components_are_one_registry_of_named_functions():
+    assert REWARDS.names() == sorted(
+        ["qa", "qa_episode", "format_penalty", "tool_success", "tool_success_episode", "compression", "oracle_ops"]
     )
-    assert REWARD_COMPONENTS.get("f1") is token_f1
-    assert REWARD_COMPONENTS.get("judge").__name__ == "LLMJudge"
-    with pytest.raises(UnknownNameError, match="Did you mean: bleu1"):
-        REWARD_COMPONENTS.get("bleu")
+    with pytest.raises(UnknownNameError, match="Did you mean: compression"):
+        REWARDS.get("compresion")
+
+
+def test_reward_components_on_hand_computed_steps():
+    ok, failed = OpResult(Operation.add("a"), ok=True, id="m1"), OpResult(Operation.delete("m9"), ok=False)
+    answers = ({"score": 1.0}, {"score": 0.0})
+    mid = StepOutcome(results=(ok, failed), error=None, answers=answers, labels=(OpLabel("D1:1", "ADD"),))
+    assert REWARDS.get("qa")(mid) == 0.5  # mean of 1 and 0
+    assert REWARDS.get("tool_success")(mid) == 0.5  # 1 of 2 accepted
+    assert REWARDS.get("format_penalty")(mid) == 0.0
+    assert REWARDS.get("oracle_ops")(mid) == 1.0  # the accepted ADD matches the ADD label
+    for name in ("qa_episode", "tool_success_episode", "compression"):
+        assert REWARDS.get(name)(mid) is None  # episode components wait for the last step
+    assert REWARDS.get("oracle_ops")(StepOutcome(results=(ok,), error=None)) is None  # no labels
+    assert REWARDS.get("qa")(StepOutcome(results=(), error=None, answers=answers, reward_timing="end")) is None
+
+    refused = StepOutcome(results=(), error="invalid_json")
+    assert REWARDS.get("format_penalty")(refused) == -1.0 and REWARDS.get("tool_success")(refused) == 0.0
+
+    last = StepOutcome(
+        results=(), error=None, final=True, episode_scores=(1.0, 0.0, 1.0, 1.0), reward_timing="both",
+        op_counts={"ADD": 6, "failed": 1, "invalid_action": 1}, memory_tokens=25, tokens_read=100,
+    )
+    assert REWARDS.get("qa_episode")(last) == 0.75
+    assert REWARDS.get("tool_success_episode")(last) == 0.75  # 1 - (1 failed + 1 refused) / 8 tried
+    assert REWARDS.get("compression")(last) == 0.75  # 1 - 25 / 100
+
+
+def test_a_registered_reward_component_is_paid_and_logged():
+    from memgym.envs.manager import MemoryManagerEnv
+
+    @register_reward("test_memory_size")
+    def memory_size(step: StepOutcome) -> float:
+        return -step.memory_tokens / 10
+
+    try:
+        env = MemoryManagerEnv(episode_kwargs={"n_episodes": 1}, reward_weights={"test_memory_size": 1.0})
+        env.reset(seed=0)
+        _, reward, *_, info = env.step('{"memory": [{"event": "ADD", "text": "one two three"}]}')
+        assert info["reward_components"]["reward/test_memory_size"] == -0.3
+        assert reward == pytest.approx(-0.3 + info["reward_components"].get("reward/qa", 0.0))
+    finally:
+        REWARDS._entries.pop("test_memory_size")
+    with pytest.raises(ConfigError, match="unknown reward component"):
+        MemoryManagerEnv(episode_kwargs={"n_episodes": 1}, reward_weights={"test_memory_size": 1.0})
 
 
 # ----------------------------------------------------------------------------- cache
@@ -369,14 +383,14 @@ def test_cache_answers_each_bank_and_question_once():
     memories = [bank.entries(), []]
     cache, agent = AnswerCache(), CountingAgent()
 
-    first = cache.answer(agent, questions, memories, bank.content_hash())
-    again = cache.answer(agent, questions, memories, bank.content_hash())
+    first = cache.answer(agent, questions, memories)
+    again = cache.answer(agent, questions, memories)
     assert first == again == ["Ana lives in Lisbon", ABSTAIN_ANSWER]
     assert agent.batches == [["q1", "q2"]]  # the second call cost nothing
     assert (cache.answer_hits, cache.answer_misses) == (2, 2)
 
-    bank.apply([Operation.update("m1", "Ana lives in Porto")])  # new content -> new hash -> miss
-    assert cache.answer(agent, questions[:1], [bank.entries()], bank.content_hash()) == ["Ana lives in Porto"]
+    bank.apply([Operation.update("m1", "Ana lives in Porto")])  # new memories shown -> new key -> miss
+    assert cache.answer(agent, questions[:1], [bank.entries()]) == ["Ana lives in Porto"]
     assert agent.batches[-1] == ["q1"]
     assert cache.stats() == {
         "answers": 3,

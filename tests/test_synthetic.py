@@ -5,25 +5,23 @@ from collections import Counter
 
 import pytest
 
+from memgym.envs.answering import AnswerAgent
 from memgym.envs.data import (
     CATEGORIES,
     SyntheticConfig,
-    apply_oracle,
     chunk_episode,
     episode_tokens,
     generate_episode,
     generate_synthetic,
-    oracle_operations,
-    replay_oracle,
 )
 from memgym.envs.data import _vocab as V
 from memgym.envs.episode import ABSTAIN_ANSWER, Question, from_dataset, to_dataset
 from memgym.envs.memory_bank import MemoryBank, MemoryEntry
 from memgym.envs.operations import Operation
+from memgym.envs.oracle import apply_oracle, oracle_operations, replay_oracle
 from memgym.envs.retrieval import BM25Retriever
 from memgym.errors import ConfigError
-from memgym.policies.base import AnswerAgent
-from memgym.policies.extractive_answer import ExtractiveAnswerAgent
+from memgym.policies.answer_agents.extractive import ExtractiveAnswerAgent
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+import yaml
 
 from memgym.cli import build_parser, main
 
@@ -68,3 +69,28 @@ def test_a_tiny_run_writes_checkpoints_curves_and_the_table(tmp_path, capsys):
     assert (run / "learning_curves.png").stat().st_size > 10_000
     assert (run / "final" / "config.json").exists() and (run / "checkpoints" / "step-000001").is_dir()
     assert "after SFT + GRPO" in capsys.readouterr().out  # the table is printed too
+
+
+@pytest.mark.slow
+def test_a_run_saves_the_config_as_given_and_evaluates_the_start_once(tmp_path):
+    data = "{n_episodes: 2, seed: 0, config: {n_entities: 1, facts_per_entity: 2, n_sessions: 1, turns_per_session: 4}}"
+    overrides = [
+        "model.name_or_path=tiny",
+        f"env.kwargs={{top_k: 2, episode_kwargs: {data}}}",
+        "env.eval_kwargs={episode_kwargs: {n_episodes: 1, seed: 5}}",
+        "train.max_steps=1",
+        "train.episodes_per_step=1",
+        "train.num_generations=2",
+        "generation.max_new_tokens=4",
+        "sft.enabled=false",
+        "eval.num_episodes=1",
+        "eval.baselines=[]",
+        f"output_dir={tmp_path}",
+        "run_name=tiny",
+        "logging.report_to=none",
+    ]
+    assert main(["train", "--config", "quickstart", *overrides]) == 0
+    config = yaml.safe_load((tmp_path / "tiny" / "config.yaml").read_text())
+    assert config["eval"]["before"] is True  # the pipeline evaluated the start itself, the config is untouched
+    records = [json.loads(line) for line in (tmp_path / "tiny" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["eval/phase"] for r in records if "eval/phase" in r] == ["start", "final"]

@@ -2,10 +2,10 @@
 
 import json
 
-import gymnasium as gym
 import pytest
 import torch
 
+from memgym.envs.wrappers import MemoryWrapper
 from memgym.trainers.config import load_config
 from memgym.trainers.grpo import GRPOTrainer
 from memgym.trainers.ppo import PPOTrainer
@@ -18,23 +18,24 @@ DATA = {
 }
 
 
-class ActionLengthBonus(gym.Wrapper):
+class ActionLengthBonus(MemoryWrapper):
     """Adds ``len(action) / 100`` to the reward, so a random tiny model's rollouts differ in return.
 
     The memory rewards of a random model are all equal (every action is malformed), which gives GRPO a
     zero advantage; this keeps the environment real while giving the update a signal to follow.
     """
 
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
+    def transform_action(self, action):
+        self.bonus = len(action) / 100
+        return action
+
+    def transform_result(self, result):
+        obs, reward, terminated, truncated, info = result
         info = {
             **info,
-            "reward_components": {
-                **info.get("reward_components", {}),
-                "reward/length_bonus": len(action) / 100,
-            },
+            "reward_components": {**info.get("reward_components", {}), "reward/length_bonus": self.bonus},
         }
-        return obs, reward + len(action) / 100, terminated, truncated, info
+        return obs, reward + self.bonus, terminated, truncated, info
 
 
 def make_env():
@@ -190,3 +191,38 @@ def test_lora_on_the_top_blocks_only(tmp_path):
     top = len(trainer.model.base_model.model.model.layers) - 1
     adapters = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
     assert adapters and all("lora_" in n and f".layers.{top}." in n for n in adapters)
+
+
+def test_a_backend_that_cannot_sync_weights_is_a_clear_error(tmp_path):
+    import re
+
+    from memgym.errors import ConfigError
+
+    class GenerateOnly:
+        def generate(self, prompts, params=None):
+            return []
+
+    with pytest.raises(ConfigError, match=re.escape("GenerateOnly has no sync_weights()")):
+        GRPOTrainer(config(tmp_path), make_env=make_env, backend=GenerateOnly())
+
+
+def test_weights_are_synced_after_each_update_and_on_resume(tmp_path):
+    from memgym.policies.backends.hf import TransformersBackend
+    from memgym.trainers.modeling import load_policy
+
+    class CountingSync(TransformersBackend):
+        syncs = 0
+
+        def sync_weights(self):
+            CountingSync.syncs += 1
+
+    def trainer(max_steps):
+        cfg = config(tmp_path, "grpo", f"train.max_steps={max_steps}")
+        model, tokenizer = load_policy(cfg.model)
+        backend = CountingSync(model, tokenizer, device=None, batch_size=cfg.generation.batch_size)
+        return GRPOTrainer(cfg, model=model, tokenizer=tokenizer, backend=backend, make_env=make_env)
+
+    trainer(1).train()
+    assert CountingSync.syncs == 1  # after the one update
+    trainer(2).train()
+    assert CountingSync.syncs == 3  # the resumed checkpoint, then the second update

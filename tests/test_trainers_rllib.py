@@ -1,7 +1,11 @@
 """RLlib PPO on the structured action mode of a tiny MemoryManager environment (a local Ray instance)."""
 
+import re
+import sys
+
 import pytest
 
+from memgym.errors import DependencyNotInstalled
 from memgym.trainers.config import load_config
 
 DATA = {
@@ -51,3 +55,11 @@ def test_rllib_ppo_improves_on_a_tiny_structured_env(tmp_path, ray_local):
     assert (tmp_path / "rl" / "rllib_checkpoint").is_dir()
     assert "after RLlib PPO" in (tmp_path / "rl" / "report.md").read_text()
     assert any(r["policy"] == "baseline: noop" for r in result.rows)
+
+
+def test_without_ray_the_error_names_the_extra(monkeypatch):
+    from memgym.trainers.rllib_ppo import build_algorithm
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    with pytest.raises(DependencyNotInstalled, match=re.escape("pip install 'memgym[ray]'")):
+        build_algorithm(load_config(None, ["algorithm=rllib_ppo"]))

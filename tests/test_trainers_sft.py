@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 import torch
 
-from memgym.policies.backends._common import encode_chats
+from memgym.policies.backends.chat import encode_chats
 from memgym.trainers.config import SFTConfig
 from memgym.trainers.prompting import COMPACT_MANAGER_PROMPT, SkipSpeakers, SystemPrompt, compact_mem0_action
 from memgym.trainers.sft import balance_operations, collect_examples, run_sft, tokenize_examples
@@ -30,7 +30,7 @@ def test_oracle_examples_replay_the_oracle_in_the_policy_format():
     fmt = SystemPrompt(COMPACT_MANAGER_PROMPT)
     examples = collect_examples(make_env, [0, 1], prompt_format=fmt, compact_actions=True)
     env = make_env().unwrapped
-    steps = sum(len(env._units_for(i)) for i in (0, 1))
+    steps = sum(len(env.units_for(i)) for i in (0, 1))
     assert len(examples) == steps  # one example per step, the assistant's turns skipped
     assert all(e["prompt"][0] == {"role": "system", "content": COMPACT_MANAGER_PROMPT} for e in examples)
     writes = [json.loads(e["completion"])["memory"] for e in examples]

@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from memgym.errors import MemgymError
-from memgym.policies.backend import SamplingParams
+from memgym.errors import ConfigError, MemgymError
+from memgym.policies.backends import SamplingParams, TrainableBackend
 from memgym.trainers.batching import StepBatch, completion_logps, pack_steps, select_rows
 from memgym.trainers.checkpoint import list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
 from memgym.trainers.config import EnvConfig, TrainConfig
@@ -78,7 +78,8 @@ class RLTrainer:
     Args:
         config: the whole run's config.
         model, tokenizer: the policy (default: loaded from ``config.model``).
-        backend: the rollout backend (default: transformers on ``model``, or vLLM when configured).
+        backend: the rollout backend (default: transformers on ``model``, or vLLM when configured); a
+            :class:`~memgym.policies.backends.TrainableBackend`, so updated weights reach the sampler.
         make_env: builds one training environment (default: ``memgym.envs.make(env.id, **kwargs)``). The
             held-out evaluation always builds its environments from ``env.id`` and ``env.eval_kwargs``
             through the bench harness, like the baselines it is compared with.
@@ -94,7 +95,7 @@ class RLTrainer:
         *,
         model: torch.nn.Module | None = None,
         tokenizer: Any = None,
-        backend: Any = None,
+        backend: TrainableBackend | None = None,
         make_env: Callable[[], Any] | None = None,
         num_train_episodes: int | None = None,
         run_dir: str | Path | None = None,
@@ -118,7 +119,14 @@ class RLTrainer:
         self.ref_model = self._make_reference()
         self.run_dir = Path(run_dir) if run_dir else Path(cfg.output_dir) / cfg.resolved_run_name()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.backend = (
+        if backend is not None and not isinstance(backend, TrainableBackend):
+            missing = [m for m in ("generate", "sync_weights") if not callable(getattr(backend, m, None))]
+            raise ConfigError(
+                f"the rollout backend {type(backend).__name__} has no {' or '.join(missing)}(): RLTrainer needs "
+                "a TrainableBackend (generate(prompts, params) and sync_weights(), which pushes the updated "
+                "weights into the engine; a no-op for a backend that holds the live model)"
+            )
+        self.backend: TrainableBackend = (
             backend if backend is not None else modeling.build_backend(cfg.generation, model, tokenizer)
         )
         self.env_kwargs = env_kwargs(cfg.env)
@@ -301,8 +309,7 @@ class RLTrainer:
                 self.optimizer.step()
                 self.scheduler.step()
         self.model.eval()
-        if hasattr(self.backend, "sync_weights"):
-            self.backend.sync_weights()
+        self.backend.sync_weights()
         metrics = {f"train/{k}": sum(v) / len(v) for k, v in totals.items()}
         metrics["train/learning_rate"] = self.scheduler.get_last_lr()[0]
         return metrics
@@ -346,17 +353,24 @@ class RLTrainer:
             )
         return self.logger
 
-    def train(self) -> dict[str, Any]:
-        """Run (or resume) the loop to ``max_steps``; returns the last step's metrics."""
+    def train(self, evaluate_start: bool | None = None) -> dict[str, Any]:
+        """Run (or resume) the loop to ``max_steps``; returns the last step's metrics.
+
+        Args:
+            evaluate_start: evaluate the policy before the first step (only when starting at step 0);
+                ``None`` follows ``eval.before``. The pipeline passes ``False`` when it has already
+                evaluated the start itself.
+        """
         from memgym.trainers.evaluation import evaluate_policy
 
         cfg = self.config
+        evaluate_start = cfg.eval.before if evaluate_start is None else evaluate_start
         resumed = self.maybe_resume()
         self.open_logger()
         if resumed:
             self.logger.truncate_after(self.global_step)
         (self.run_dir / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
-        if self.global_step == 0 and cfg.eval.before and cfg.eval.num_episodes > 0:
+        if self.global_step == 0 and evaluate_start and cfg.eval.num_episodes > 0:
             self.logger.log({**evaluate_policy(self), "eval/phase": "start"}, step=0)
         last: dict[str, Any] = {}
         while self.global_step < cfg.train.max_steps:
@@ -413,8 +427,7 @@ class RLTrainer:
             )
         self.global_step = int(state["global_step"])
         self.sampler.load_state_dict(state["sampler"])
-        if hasattr(self.backend, "sync_weights"):
-            self.backend.sync_weights()
+        self.backend.sync_weights()
 
     def maybe_resume(self) -> bool:
         """Resume per ``train.resume``: ``auto`` (last checkpoint of this run, if any), ``never``, or a path."""

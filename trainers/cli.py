@@ -93,8 +93,9 @@ def run_quickstart(args: argparse.Namespace) -> int:
 
 
 def _run(cfg) -> int:  # noqa: ANN001 - a TrainConfig
-    from memgym.trainers.pipeline import TABLE_COLUMNS, run_training
+    from memgym.trainers.pipeline import run_training
     from memgym.trainers.report import markdown_table
+    from memgym.trainers.results import TABLE_COLUMNS
 
     result = run_training(cfg)
     print(markdown_table(result.rows, list(TABLE_COLUMNS)))

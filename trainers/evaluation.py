@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from memgym.trainers.rollout import Trajectory
-
 if TYPE_CHECKING:
     from memgym.trainers.base import RLTrainer
 
@@ -21,32 +19,22 @@ if TYPE_CHECKING:
 _DATA_KEYS = ("episodes", "episode_kwargs")
 
 
-def summarize(trajectories: list[Trajectory], prefix: str = "eval/") -> dict[str, float]:
-    """Mean return, each reward component and the action error rate over rollouts."""
-    n = max(len(trajectories), 1)
-    steps = [s for t in trajectories for s in t.steps]
-    out = {
-        f"{prefix}reward": sum(t.total_reward for t in trajectories) / n,
-        f"{prefix}error_rate": sum(s.error is not None for s in steps) / max(len(steps), 1),
-    }
-    totals: dict[str, float] = {}
-    for t in trajectories:
-        for name, value in t.reward_components().items():
-            totals[name] = totals.get(name, 0.0) + value
-    out.update({f"{prefix}{k}": v / n for k, v in totals.items()})
-    return out
+def held_out(eval_env_kwargs: dict[str, Any], num_episodes: int) -> tuple[list[Any], dict[str, Any]]:
+    """The first ``num_episodes`` episodes of the evaluation environment, and its other arguments.
 
+    The episodes are resolved from ``episodes`` / ``episode_kwargs`` as :class:`~memgym.envs.base.MemoryEnv`
+    resolves them (``"synthetic"`` without kwargs: :data:`~memgym.envs.base.DEFAULT_SYNTHETIC_EPISODES`
+    episodes), without building an environment.
+    """
+    from memgym.envs.base import DEFAULT_SYNTHETIC_EPISODES
+    from memgym.envs.data import resolve_episodes
 
-def held_out(
-    cfg: Any, eval_env_kwargs: dict[str, Any], num_episodes: int
-) -> tuple[list[Any], dict[str, Any]]:
-    """The first ``num_episodes`` episodes of the evaluation environment, and its other arguments."""
-    from memgym.envs import make
-
-    env = make(cfg.env.id, **eval_env_kwargs)
-    episodes = list(env.unwrapped.episodes[:num_episodes])
-    env.close()
-    return episodes, {k: v for k, v in eval_env_kwargs.items() if k not in _DATA_KEYS}
+    source = eval_env_kwargs.get("episodes", "synthetic")
+    episode_kwargs = eval_env_kwargs.get("episode_kwargs")
+    if episode_kwargs is None and (source is None or (isinstance(source, str) and source == "synthetic")):
+        episode_kwargs = {"n_episodes": DEFAULT_SYNTHETIC_EPISODES}
+    episodes = resolve_episodes(source, **(episode_kwargs or {}))
+    return list(episodes[:num_episodes]), {k: v for k, v in eval_env_kwargs.items() if k not in _DATA_KEYS}
 
 
 def run_held_out_bench(
@@ -55,7 +43,7 @@ def run_held_out_bench(
     """``run_bench`` of ``policies`` on the held-out episodes with the run's environment arguments."""
     from memgym.policies.bench import run_bench
 
-    episodes, kwargs = held_out(cfg, eval_env_kwargs, num_episodes)
+    episodes, kwargs = held_out(eval_env_kwargs, num_episodes)
     return run_bench(
         policies,
         cfg.env.id,

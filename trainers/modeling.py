@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-from memgym.errors import ConfigError, DependencyNotInstalled
-from memgym.policies.backend import ChatPrompt, Generation, SamplingParams
+from memgym.errors import ConfigError
+from memgym.policies.backends import TrainableBackend
 from memgym.trainers.config import GenerationConfig, ModelConfig
 
 
@@ -116,82 +116,24 @@ def hidden_size(model: torch.nn.Module) -> int:
     return int(getattr(config, "hidden_size", None) or config.get_text_config().hidden_size)
 
 
-def build_backend(gen: GenerationConfig, model: torch.nn.Module, tokenizer: Any) -> Any:
+def build_backend(gen: GenerationConfig, model: torch.nn.Module, tokenizer: Any) -> TrainableBackend:
     """The generation backend of rollouts: vLLM on a GPU when asked, else transformers on this model.
 
     Both sample from the weights being trained: the transformers backend holds the live model object; the
-    vLLM one gets the weights pushed after every update (:meth:`TRLVLLMBackend.sync_weights`).
+    vLLM one gets the weights pushed after every update (:meth:`TrainableBackend.sync_weights`).
     """
+    from memgym.policies.backends import make_backend
+
     if gen.use_vllm:
-        return TRLVLLMBackend(gen, model, tokenizer)
-    from memgym.policies.backends.hf import TransformersBackend
-
-    return TransformersBackend(model=model, tokenizer=tokenizer, device=None, batch_size=gen.batch_size)
-
-
-class TRLVLLMBackend:
-    """vLLM rollouts through TRL's ``VLLMGeneration`` (colocate or server mode, with weight sync).
-
-    TRL's class already handles pushing (PEFT-merged) weights into a colocated engine or a ``trl vllm-serve``
-    server; this adapter gives it the :class:`~memgym.policies.backend.GenerationBackend` interface. The
-    prompt ids are the chat template applied once to the fresh step prompt; the completion ids and
-    log-probs are vLLM's.
-    """
-
-    def __init__(self, gen: GenerationConfig, model: torch.nn.Module, tokenizer: Any) -> None:
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                "generation.use_vllm=true needs a CUDA GPU and none is visible. On CPU set "
-                "generation.use_vllm=false: rollouts then use the transformers backend."
-            )
-        try:
-            import vllm  # noqa: F401
-        except ImportError as err:
-            raise DependencyNotInstalled("vllm", "vllm", "for generation.use_vllm=true") from err
-        from accelerate import Accelerator
-        from trl.generation.vllm_generation import VLLMGeneration
-
-        self.tokenizer = tokenizer
-        kwargs: dict[str, Any] = {}
-        if gen.vllm_mode == "server":
-            kwargs["server_base_url"] = gen.vllm_server_base_url or "http://localhost:8000"
-        self.engine = VLLMGeneration(
-            model,
-            Accelerator(),
-            tokenizer,
+        return make_backend(
+            "trl_vllm",
+            model=model,
+            tokenizer=tokenizer,
             mode=gen.vllm_mode,
+            server_base_url=gen.vllm_server_base_url,
             gpu_memory_utilization=gen.vllm_gpu_memory_utilization,
-            max_completion_length=gen.max_new_tokens,
-            temperature=max(gen.temperature, 1e-5),
+            max_new_tokens=gen.max_new_tokens,
+            temperature=gen.temperature,
             top_p=gen.top_p,
-            **kwargs,
         )
-
-    def sync_weights(self) -> None:
-        self.engine.sync_weights()
-
-    def generate(self, prompts: list[ChatPrompt], params: SamplingParams | None = None) -> list[Generation]:
-        params = params or SamplingParams()
-        ids = [
-            self.tokenizer.apply_chat_template(
-                p, add_generation_prompt=True, tokenize=True, return_dict=False
-            )
-            for p in prompts
-        ]
-        self.engine.temperature = max(params.temperature, 1e-5)  # vLLM greedy = temperature ~0
-        self.engine.top_p, self.engine.max_completion_length = params.top_p, params.max_new_tokens
-        self.engine.generation_kwargs = {"seed": params.seed} if params.seed is not None else {}
-        prompt_ids, completion_ids, logprobs, _ = self.engine.generate(ids, None, 1)
-        out = []
-        for p_ids, c_ids, lps in zip(prompt_ids, completion_ids, logprobs, strict=True):
-            eos = c_ids and c_ids[-1] == self.tokenizer.eos_token_id
-            out.append(
-                Generation(
-                    text=self.tokenizer.decode(c_ids, skip_special_tokens=True),
-                    prompt_token_ids=list(p_ids),
-                    token_ids=list(c_ids),
-                    logprobs=[float("nan") if lp[0] is None else lp[0] for lp in lps],
-                    finish_reason="stop" if eos else "length",
-                )
-            )
-        return out
+    return make_backend("hf", model=model, tokenizer=tokenizer, device=None, batch_size=gen.batch_size)

@@ -15,64 +15,19 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from memgym.trainers.config import TrainConfig
-
-EVALUATIONS = "evaluations.json"
-#: Columns of the before/after table (``qa``: the bench's QA score over all held-out questions).
-TABLE_COLUMNS = ("policy", "qa", "op_accuracy", "invalid_rate", "memory_entries")
-
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    rows: list[dict[str, Any]]
-    report: Path | None = None
-    seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def verdict(rows: dict[str, dict[str, Any]]) -> str:
-    """One line saying, measured, whether the trained policy beat its start and the best heuristic."""
-    final, start = rows.get("final") or rows.get("sft"), rows.get("start")
-    baselines = {k: r for k, r in rows.items() if k.startswith("baseline:") and k != "baseline:oracle"}
-    if not final or "qa" not in final:
-        return "no held-out evaluation of the trained policy"
-    parts = [f"trained policy QA {final['qa']:.3f}"]
-    if start and "qa" in start:
-        parts.append(
-            f"{'beats' if final['qa'] > start['qa'] else 'does NOT beat'} its start ({start['qa']:.3f})"
-        )
-    if baselines:
-        best_key = max(baselines, key=lambda k: baselines[k].get("qa", 0.0))
-        best = baselines[best_key]
-        word = "beats" if final["qa"] > best.get("qa", 0.0) else "does NOT beat"
-        parts.append(
-            f"{word} the best heuristic baseline, {best['policy'].removeprefix('baseline: ')} "
-            f"({best.get('qa', 0.0):.3f})"
-        )
-    return "; ".join(parts)
-
-
-def _load_rows(run_dir: Path) -> dict[str, dict[str, Any]]:
-    path = run_dir / EVALUATIONS
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
-def _save_rows(run_dir: Path, rows: dict[str, dict[str, Any]]) -> None:
-    (run_dir / EVALUATIONS).write_text(json.dumps(rows, indent=1), encoding="utf-8")
-
-
-def table_row(name: str, metrics: dict[str, Any], prefix: str = "eval/") -> dict[str, Any]:
-    """One line of the before/after table from evaluation metrics."""
-    row: dict[str, Any] = {"policy": name}
-    for key in TABLE_COLUMNS[1:]:
-        if f"{prefix}{key}" in metrics:
-            row[key] = float(metrics[f"{prefix}{key}"])
-    return row
+from memgym.trainers.results import (
+    TABLE_COLUMNS,
+    RunResult,
+    baseline_rows,
+    load_rows,
+    save_rows,
+    table_row,
+    verdict,
+)
 
 
 def run_training(cfg: TrainConfig, *, run_dir: str | Path | None = None, **trainer_kwargs: Any) -> RunResult:
@@ -91,11 +46,11 @@ def run_training(cfg: TrainConfig, *, run_dir: str | Path | None = None, **train
         trainer = trainer_cls(cfg, run_dir=run_dir, **trainer_kwargs)
     out = trainer.run_dir
     trainer.open_logger()
-    rows = _load_rows(out)
+    rows = load_rows(out)
     _train_phases(trainer, rows, clock)
     with clock("baselines"):
         rows.update(baseline_rows(cfg, trainer.eval_env_kwargs))
-    _save_rows(out, rows)
+    save_rows(out, rows)
     save_final_model(trainer, out / "final")
     trainer.logger.close()
     from memgym.trainers.report import write_report
@@ -133,7 +88,7 @@ def _train_phases(trainer: Any, rows: dict[str, dict[str, Any]], clock: PhaseClo
         with clock("evaluate start"):
             metrics = _logged(trainer, evaluate_policy(trainer), "start")
         rows["start"] = table_row(f"start ({Path(cfg.model.name_or_path).name})", metrics)
-        _save_rows(out, rows)
+        save_rows(out, rows)
     if fresh and (cfg.sft.enabled or cfg.algorithm == "sft"):
         with clock("SFT warm start"):
             warm_start(trainer)
@@ -142,14 +97,13 @@ def _train_phases(trainer: Any, rows: dict[str, dict[str, Any]], clock: PhaseClo
                 rows["sft"] = table_row(
                     "after SFT warm start", _logged(trainer, evaluate_policy(trainer), "sft")
                 )
-            _save_rows(out, rows)
+            save_rows(out, rows)
         trainer.save_checkpoint()  # a resumed run starts after the warm start, not before it
-    cfg.eval.before = False  # the start was evaluated above
     if cfg.algorithm != "sft" and trainer.global_step < cfg.train.max_steps:
         with clock(
             f"{cfg.algorithm.upper()} ({cfg.train.max_steps - trainer.global_step} steps + final eval)"
         ):
-            trainer.train()
+            trainer.train(evaluate_start=False)  # the start was evaluated above
     elif cfg.algorithm == "sft":
         trainer.save_checkpoint()
     if evaluate and not (cfg.algorithm == "sft" and "sft" in rows):
@@ -225,18 +179,6 @@ def warm_start(trainer: Any) -> dict[str, float]:
     if cfg.train.beta > 0 and not cfg.model.use_peft:
         trainer.ref_model = trainer._make_reference()  # KL to the warm-started policy, as in RLHF
     return metrics
-
-
-def baseline_rows(cfg: TrainConfig, eval_env_kwargs: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The heuristic baselines on the same held-out episodes, through the bench harness."""
-    if not cfg.eval.baselines or cfg.eval.num_episodes <= 0:
-        return {}
-    from memgym.trainers.evaluation import evaluate_baselines
-
-    return {
-        f"baseline:{name}": table_row(f"baseline: {name}", metrics)
-        for name, metrics in evaluate_baselines(cfg, eval_env_kwargs, cfg.eval.baselines).items()
-    }
 
 
 def save_final_model(trainer: Any, folder: Path) -> Path:

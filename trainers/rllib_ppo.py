@@ -10,7 +10,6 @@ in the same before/after table as the LLM policies and the heuristic baselines.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,7 +40,7 @@ def build_algorithm(cfg: TrainConfig) -> Any:
         from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
         from ray.tune.registry import register_env
     except ImportError as err:
-        raise DependencyNotInstalled("ray[rllib]", "rllib", "for algorithm=rllib_ppo") from err
+        raise DependencyNotInstalled("ray[rllib]", "ray", "for algorithm=rllib_ppo") from err
     r = cfg.rllib
     env_id, kwargs = cfg.env.id, structured_env_kwargs(cfg)
 
@@ -121,8 +120,8 @@ def train_rllib_ppo(cfg: TrainConfig, run_dir: str | Path | None = None) -> Any:
     """Train, evaluate before and after on held-out episodes, save a checkpoint and the report."""
     from memgym.envs import make
     from memgym.trainers.logging_utils import MetricLogger
-    from memgym.trainers.pipeline import TABLE_COLUMNS, RunResult, baseline_rows, table_row
     from memgym.trainers.report import write_report
+    from memgym.trainers.results import TABLE_COLUMNS, RunResult, baseline_rows, save_rows, table_row
 
     started = time.perf_counter()
     out = Path(run_dir) if run_dir else Path(cfg.output_dir) / cfg.resolved_run_name()
@@ -171,7 +170,7 @@ def train_rllib_ppo(cfg: TrainConfig, run_dir: str | Path | None = None) -> Any:
     checkpoint = algo.save_to_path(str((out / "rllib_checkpoint").resolve()))
     algo.stop()
     logger.close()
-    (out / "evaluations.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    save_rows(out, rows)
     seconds = time.perf_counter() - started
     report = write_report(
         out,

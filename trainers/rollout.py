@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from memgym.errors import MemgymError
-from memgym.policies.backend import ChatPrompt, Generation, GenerationBackend, SamplingParams
+from memgym.policies.backends import ChatPrompt, Generation, GenerationBackend, SamplingParams
 
 
 class TextEnv(Protocol):
@@ -198,9 +198,11 @@ class RolloutCollector:
         return out
 
     def _step_all(self, live: list[_Live], gens: Sequence[Generation]) -> None:
+        from memgym.envs.stepping import step_envs
+
         start = time.perf_counter()
-        results = _step_envs([item.env for item in live], [g.text for g in gens])
-        for item, gen, (obs, reward, terminated, truncated, info) in zip(live, gens, results, strict=True):
+        results = step_envs([item.env for item in live], [g.text for g in gens])
+        for item, gen, (obs, reward, terminated, truncated, info, _) in zip(live, gens, results, strict=True):
             item.traj.steps.append(
                 Step(
                     prompt_ids=list(gen.prompt_token_ids or []),
@@ -300,12 +302,6 @@ class RolloutCollector:
         obs, _ = env.reset(seed=seed, options={"episode_index": index})
         return _Live(env, obs, Trajectory(group=-1, episode_index=index))
 
-    def run_episodes(
-        self, episode_indices: Sequence[int], params: SamplingParams, seed: int = 0
-    ) -> list[Trajectory]:
-        """One rollout per episode (evaluation)."""
-        return self.episode_groups(episode_indices, 1, params, seed)
-
 
 def _spawn(env: Any) -> Any:
     spawn = getattr(env, "spawn", None) or getattr(getattr(env, "unwrapped", None), "spawn", None)
@@ -318,28 +314,6 @@ def _spawn(env: Any) -> Any:
 
 
 _FINAL_KEYS = ("episode_qa", "memory_entries", "memory_tokens")
-#: Wrappers that do not change what a step returns: environments wrapped only in these are stepped
-#: through the unwrapped ``MemoryEnv``, so one answer-agent call serves the questions of all of them.
-_TRANSPARENT_WRAPPERS = ("OrderEnforcing", "PassiveEnvChecker")
-
-
-def _batchable(env: Any) -> Any | None:
-    inner = env
-    while hasattr(inner, "env") and type(inner).__name__ in _TRANSPARENT_WRAPPERS:
-        inner = inner.env
-    return inner if hasattr(inner, "begin_step") and not hasattr(inner, "env") else None
-
-
-def _step_envs(envs: Sequence[Any], actions: Sequence[str]) -> list[tuple]:
-    """Step each environment; memgym environments share one batched answer-agent call."""
-    inner = [_batchable(e) for e in envs]
-    if inner and all(e is not None for e in inner) and len({id(e.answer_agent) for e in inner}) == 1:
-        from memgym.envs import step_batched
-
-        return step_batched(inner, actions)
-    return [env.step(action) for env, action in zip(envs, actions, strict=True)]
-
-
 def _components(log: Any) -> dict[str, float]:
     """The composer's log keeps ``reward/<name>`` (raw) and ``reward_weighted/<name>``; keep numbers only."""
     out: dict[str, float] = {}

@@ -43,6 +43,7 @@ def collect_examples(
     for :func:`balance_operations`. ``prompt_format`` maps the observation's messages to the policy's
     prompt (as in rollouts); ``compact_actions`` shortens Mem0 JSON targets.
     """
+    from memgym.envs.stepping import step_envs
     from memgym.trainers.prompting import compact_mem0_action
 
     env = make_env()
@@ -54,7 +55,8 @@ def collect_examples(
         while not done:
             text = teacher(env, obs)
             prompt = prompt_format(obs["messages"]) if prompt_format is not None else obs["messages"]
-            obs, _, terminated, truncated, info = env.step(text)
+            [step] = step_envs([env], [text])
+            info = step.info
             if info.get("error"):
                 raise MemgymError(f"the teacher's action was refused at episode {index}: {info['error']}")
             kinds = sorted({op["op"]["kind"] for op in info.get("ops") or [] if op.get("ok")} - {"NOOP"})
@@ -66,7 +68,7 @@ def collect_examples(
                     "episode_index": int(index),
                 }
             )
-            done = terminated or truncated
+            obs, done = step.observation, step.done
     close = getattr(env, "close", None)
     if close is not None:
         close()
@@ -104,7 +106,7 @@ def balance_operations(examples: Sequence[dict[str, Any]], alpha: float, seed: i
 
 def tokenize_examples(examples: Sequence[dict[str, Any]], tokenizer: Any, max_length: int) -> list[dict]:
     """Prompt ids as the generation backend builds them, completion ids + end of turn; loss on the latter."""
-    from memgym.policies.backends._common import encode_chats
+    from memgym.policies.backends.chat import encode_chats
 
     prompts = encode_chats(tokenizer, [e["prompt"] for e in examples])
     rows = []

@@ -25,7 +25,7 @@ Every source (synthetic, LoCoMo, LongMemEval, MemoryAgentBench, CRI, your own JS
     ``turn_id``, ``kind`` (``ADD`` / ``UPDATE`` / ``DELETE`` / ``NOOP``), ``slot`` (``"mei.city"``,
     ``"mei.pet.biscuit"``, ``"mei.relation"``; ``None`` for small talk), ``text`` (the memory a perfect
     manager writes, for ADD and UPDATE). Every turn has one label; replay them with
-    :func:`~memgym.envs.data.oracle.replay_oracle`.
+    :func:`memgym.envs.oracle.replay_oracle`.
 
 Categories by source: synthetic ``single-hop``, ``temporal``, ``multi-hop``, ``abstention``,
 ``counting``; LoCoMo ``multi-hop``, ``temporal``, ``open-domain``, ``single-hop``, ``adversarial``;
@@ -40,7 +40,8 @@ Entry points
   :func:`resolve_episodes` (what environments call: ``"synthetic"``, ``"cri"``, a path, or a list).
 - :func:`memory_r1_split`: LoCoMo's Memory-R1 train / validation / test split.
 - :func:`chunk_episode`, :func:`episode_tokens`: chunks by turn, session or token budget.
-- :func:`oracle_operations`, :func:`replay_oracle`: the oracle memory manager.
+- :func:`synthetic_suite`: the benchmark's default data (conversations of three lengths).
+- The oracle memory manager that replays the labels is :mod:`memgym.envs.oracle`.
 - ``memgym data generate | stats | convert``: the command line.
 """
 
@@ -50,22 +51,23 @@ from memgym.envs.data.chunking import Chunk, chunk_episode, episode_tokens
 from memgym.envs.data.jsonl import save_episodes
 from memgym.envs.data.loaders import FORMATS, detect_format, load_episodes, resolve_episodes
 from memgym.envs.data.locomo import memory_r1_split
-from memgym.envs.data.oracle import apply_oracle, oracle_operations, replay_oracle
 from memgym.envs.data.stats import dataset_stats
 from memgym.envs.data.synthetic import (
     CATEGORIES,
+    SYNTHETIC_SUITE,
     SyntheticConfig,
     generate_episode,
     generate_synthetic,
     iter_synthetic,
+    synthetic_suite,
 )
 
 __all__ = [
     "CATEGORIES",
     "FORMATS",
+    "SYNTHETIC_SUITE",
     "Chunk",
     "SyntheticConfig",
-    "apply_oracle",
     "chunk_episode",
     "dataset_stats",
     "detect_format",
@@ -75,8 +77,7 @@ __all__ = [
     "iter_synthetic",
     "load_episodes",
     "memory_r1_split",
-    "oracle_operations",
-    "replay_oracle",
     "resolve_episodes",
+    "synthetic_suite",
     "save_episodes",
 ]

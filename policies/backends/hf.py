@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from memgym.errors import ConfigError
-from memgym.policies.backend import ChatPrompt, Generation, SamplingParams
-from memgym.policies.backends._common import (
+from memgym.policies.backends.base import ChatPrompt, Generation, SamplingParams
+from memgym.policies.backends.chat import (
     check_params,
     check_prompts,
-    cut_at_stop,
+    cut_completion_at_stop,
     encode_chats,
     load_chat_template,
 )
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 
 class TransformersBackend:
-    """A :class:`~memgym.policies.backend.GenerationBackend` over ``transformers`` ``generate``.
+    """A :class:`~memgym.policies.backends.TrainableBackend` over ``transformers`` ``generate``.
 
     Args:
         model: A model directory (or hub id, when online), or a loaded ``PreTrainedModel``. ``None`` uses
@@ -93,6 +93,9 @@ class TransformersBackend:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    def sync_weights(self) -> None:
+        """Nothing to push: this backend generates with the live model object the trainer updates."""
 
     def generate(self, prompts: list[ChatPrompt], params: SamplingParams | None = None) -> list[Generation]:
         """Generate one completion per chat prompt, in the order given."""
@@ -176,11 +179,9 @@ class TransformersBackend:
         if end is not None:
             tokens, finish = tokens[: end + 1], "stop"
         text = self.tokenizer.decode(body, skip_special_tokens=True)
-        if params.stop:
-            text, hit = cut_at_stop(text, params.stop)
-            if hit:
-                keep = _tokens_until_stop(self.tokenizer, body, params.stop)
-                tokens, finish = body[:keep], "stop"
+        text, cut, hit = cut_completion_at_stop(self.tokenizer, text, body, params.stop)
+        if hit:
+            tokens, finish = cut, "stop"
         return Generation(
             text=text,
             prompt_token_ids=list(prompt_ids),
@@ -197,18 +198,6 @@ def _sampled_logprobs(step_logits: tuple[torch.Tensor, ...], tokens: torch.Tenso
         for t, logits in enumerate(step_logits)
     ]
     return torch.cat(columns, dim=1).tolist()
-
-
-def _tokens_until_stop(tokenizer: Any, tokens: list[int], stop: list[str]) -> int:
-    """Fewest leading tokens whose text already contains a stop string (binary search: containment grows)."""
-    lo, hi = 1, len(tokens)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if cut_at_stop(tokenizer.decode(tokens[:mid], skip_special_tokens=True), stop)[1]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
 
 
 def _pad_token_id(tokenizer: Any) -> int:

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 
 from memgym.errors import ConfigError, MemgymError
-from memgym.policies.backend import ChatPrompt, Generation, SamplingParams
-from memgym.policies.backends._common import check_params, check_prompts
+from memgym.policies.backends.base import ChatPrompt, Generation, SamplingParams
+from memgym.policies.backends.chat import check_params, check_prompts
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def chat_completions_url(base_url: str) -> str:
 
 
 class OpenAIBackend:
-    """A :class:`~memgym.policies.backend.GenerationBackend` over an OpenAI-compatible HTTP server.
+    """A :class:`~memgym.policies.backends.GenerationBackend` over an OpenAI-compatible HTTP server.
 
     Args:
         base_url: Server address, with or without the trailing ``/v1``.

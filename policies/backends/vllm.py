@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from memgym.errors import DependencyNotInstalled
-from memgym.policies.backend import ChatPrompt, Generation, SamplingParams
-from memgym.policies.backends._common import check_params, check_prompts, encode_chats, load_chat_template
+from memgym.policies.backends.base import ChatPrompt, Generation, SamplingParams
+from memgym.policies.backends.chat import check_params, check_prompts, encode_chats, load_chat_template
 
 
 class VLLMBackend:
-    """A :class:`~memgym.policies.backend.GenerationBackend` over ``vllm.LLM``.
+    """A :class:`~memgym.policies.backends.GenerationBackend` over ``vllm.LLM``.
 
     Args:
         model: A model directory or hub id; ``None`` uses the prepared default model.

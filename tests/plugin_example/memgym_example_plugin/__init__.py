@@ -9,19 +9,22 @@ package declares the same in its ``pyproject.toml``::
     example = "memgym_example_plugin:register_envs"          # a callable that registers its own ids
 
 ``DiaryEnv`` is a complete environment in about forty lines: subclass :class:`memgym.envs.base.MemoryEnv`,
-say what a step shows (``_build_units``), how its prompt looks (``_messages``) and how an action becomes
-operations (``_parse_text``); the base class does retrieval, answering, rewards, spaces and state.
+say what a step shows (``build_units``), how its prompt looks (``build_messages``), how an action becomes
+operations (``parse_text``) and how operations are written as an action (``render_action``: what the
+oracle and the baselines write); the base class does retrieval, answering, rewards, spaces and state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from memgym.envs.action_parser import ParseError
-from memgym.envs.base import MemoryEnv, Unit
+from memgym.envs.action_parser import ParsedAction, ParseError
+from memgym.envs.base import MemoryEnv
 from memgym.envs.episode import Episode
 from memgym.envs.memory_bank import MemoryEntry
 from memgym.envs.operations import Operation
+from memgym.envs.units import Unit
 
 SYSTEM = (
     "You keep a diary of a conversation. After each session, write ONE line with what is worth "
@@ -34,7 +37,7 @@ class DiaryEnv(MemoryEnv):
 
     final_system_prompt = SYSTEM
 
-    def _build_units(self, episode: Episode) -> list[Unit]:
+    def build_units(self, episode: Episode) -> list[Unit]:
         units = []
         for session in episode.sessions:
             if session.turns:
@@ -51,18 +54,20 @@ class DiaryEnv(MemoryEnv):
                 )
         return units
 
-    def _messages(self, unit: Unit, shown: list[MemoryEntry]) -> list[dict[str, str]]:
+    def build_messages(self, unit: Unit, shown: list[MemoryEntry]) -> list[dict[str, str]]:
         user = f"Diary so far:\n{self.bank.render()}\n\nSession ({unit.date_time}):\n{unit.text}"
         return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
-    def _parse_text(self, text: Any, unit: Unit) -> tuple[list[Operation], list, ParseError | None, str]:
+    def parse_text(self, text: Any, unit: Unit) -> ParsedAction:
         if not isinstance(text, str) or not text.strip():
-            return [], [], ParseError("empty_line", "write one diary line, or '-'"), "none"
+            return ParsedAction(error=ParseError("empty_line", "write one diary line, or '-'"))  # type: ignore[arg-type]
         line = text.strip().splitlines()[0]
-        return ([Operation.noop()] if line == "-" else [Operation.add(line)]), [], None, "diary_line"
+        return ParsedAction(ops=[Operation.noop()] if line == "-" else [Operation.add(line)], format="diary_line")  # type: ignore[arg-type]
 
-    def _render_action(self, ops: list[Operation]) -> str:
-        return next((op.text for op in ops if op.kind == "ADD" and op.text), "-")
+    def render_action(self, ops: Sequence[Operation]) -> str:
+        """What is added, as one diary line ('-' when nothing is); this env cannot update or delete."""
+        added = [" ".join(op.text.split()) for op in ops if op.kind == "ADD" and op.text]
+        return "; ".join(added) or "-"
 
     def malformed_actions(self) -> list[Any]:
         if self.action_mode == "structured":

@@ -1,4 +1,8 @@
-"""Helpers every backend shares: checking sampling params, rendering chat prompts to token ids."""
+"""What every backend shares: checking inputs, rendering chats to token ids, cutting at stop strings.
+
+:func:`encode_chats` is the one way memgym turns chat prompts into prompt token ids (backends and SFT
+alike), so a model is trained and sampled on identical prompt tokens.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from memgym.errors import ConfigError
-from memgym.policies.backend import ChatPrompt, SamplingParams
+from memgym.policies.backends.base import ChatPrompt, SamplingParams
 
 
 def check_params(params: SamplingParams | None) -> SamplingParams:
@@ -75,8 +79,41 @@ def encode_chats(
 
 
 def cut_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
-    """Cut ``text`` before the earliest stop string (OpenAI and vLLM leave the stop string out)."""
+    """Cut ``text`` before the earliest stop string (OpenAI and vLLM leave the stop string out).
+
+    >>> cut_at_stop("Paris. Then Rome; later Oslo", [";", "."])
+    ('Paris', True)
+    """
     hits = [i for i in (text.find(s) for s in stop) if i >= 0]
     if not hits:
         return text, False
     return text[: min(hits)], True
+
+
+def tokens_until_stop(tokenizer: Any, tokens: list[int], stop: list[str]) -> int:
+    """Fewest leading tokens whose text already contains a stop string (binary search: containment grows)."""
+    lo, hi = 1, len(tokens)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cut_at_stop(tokenizer.decode(tokens[:mid], skip_special_tokens=True), stop)[1]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def cut_completion_at_stop(
+    tokenizer: Any, text: str, tokens: list[int], stop: list[str]
+) -> tuple[str, list[int], bool]:
+    """Cut a completion at its earliest stop string: ``(text, tokens, hit)``.
+
+    The text ends before the stop string (as in vLLM and OpenAI); the token ids end with the token that
+    completes it (the model sampled those tokens, and trainers need them). ``text`` must be ``tokens``
+    decoded with ``skip_special_tokens=True``. Without a hit both come back unchanged.
+    """
+    if not stop:
+        return text, tokens, False
+    text, hit = cut_at_stop(text, stop)
+    if not hit:
+        return text, tokens, False
+    return text, tokens[: tokens_until_stop(tokenizer, tokens, stop)], True

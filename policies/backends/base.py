@@ -1,7 +1,8 @@
 """The generation-backend interface: a batch of chat prompts in, texts (and token ids, log-probs) out.
 
-Backends (transformers, vLLM, an OpenAI-compatible HTTP endpoint) implement :class:`GenerationBackend`;
-policies, answer agents, the LLM judge and the trainers call only this.
+Backends (transformers, vLLM, an OpenAI-compatible HTTP endpoint, TRL's vLLM engine) implement
+:class:`GenerationBackend`; policies, answer agents, the LLM judge and the trainers call only this. The
+trainers also need :class:`TrainableBackend`: a backend they can push updated weights into.
 """
 
 from __future__ import annotations
@@ -38,4 +39,13 @@ class GenerationBackend(Protocol):
     """Anything that turns a batch of chat prompts into one :class:`Generation` per prompt."""
 
     def generate(self, prompts: list[ChatPrompt], params: SamplingParams | None = None) -> list[Generation]:
+        ...
+
+
+@runtime_checkable
+class TrainableBackend(GenerationBackend, Protocol):
+    """A backend that samples from the weights being trained (the trainers' rollout backend)."""
+
+    def sync_weights(self) -> None:
+        """Push the trainer's current weights into the engine; a no-op for backends that hold the live model."""
         ...

@@ -3,8 +3,9 @@
 Memory-R1's frozen Answer Agent gets the question and the memories retrieved for it (60 in the paper),
 first selects the ones that matter, then answers. :class:`LLMAnswerAgent` asks for exactly that: a line
 listing the relevant memory ids, then the answer after a fixed marker (``**Answer:**``), which
-:func:`parse_answer` reads robustly. All questions of a call go to the backend in one batch, and answers
-can be cached by (content of the memories given, question), so re-scoring an unchanged memory is free.
+:func:`parse_answer` reads robustly. All questions of a call go to the backend in one batch. Answers are
+cached by the environment's :class:`~memgym.envs.answering.AnswerCache` (keyed by the memories shown,
+the question and :attr:`LLMAnswerAgent.name`), so re-scoring an unchanged memory is free.
 
 Example:
     >>> parse_answer("Relevant: [m2]\\nMei moved in June.\\n**Answer:** \\"Oslo\\"")
@@ -13,16 +14,13 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Sequence
-from typing import Any
 
 from memgym.envs.episode import ABSTAIN_ANSWER, Question
 from memgym.envs.memory_bank import MemoryEntry
 from memgym.errors import ConfigError, MemgymError
-from memgym.policies.backend import ChatPrompt, GenerationBackend, SamplingParams
+from memgym.policies.backends import ChatPrompt, GenerationBackend, SamplingParams
 
 #: The marker the answer follows.
 ANSWER_MARKER = "**Answer:**"
@@ -78,16 +76,6 @@ def parse_answer(text: str, marker: re.Pattern[str] = _MARKER) -> str:
     return answer.strip().strip(_QUOTES).strip()
 
 
-def memories_hash(memories: Sequence[MemoryEntry]) -> str:
-    """A hash of what the agent is shown (ids, times, texts, in order): the cache's "bank" key.
-
-    The retrieved memories are a function of the bank and the question, so this is at least as precise
-    as the bank's content hash, and it needs no access to the bank.
-    """
-    payload = json.dumps([[m.id, m.timestamp, m.text] for m in memories], ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
-
-
 class LLMAnswerAgent:
     """Answers questions from retrieved memories with an LLM, Memory-R1 style (select, then answer).
 
@@ -95,10 +83,8 @@ class LLMAnswerAgent:
         backend: any :class:`~memgym.policies.backend.GenerationBackend`.
         params: sampling parameters (default: greedy, 128 new tokens).
         top_k: use at most this many memories per question (Memory-R1 uses 60), best first.
-        cache: an :class:`~memgym.rewards.cache.AnswerCache`; answers are keyed by
-            (:func:`memories_hash`, question, :attr:`name`).
-        name: what identifies this agent's answers in the cache (default: backend class, model if the
-            backend names one, top-k and sampling).
+        name: what identifies this agent's answers in the answer cache (default: backend class, model if
+            the backend names one, top-k and sampling).
     """
 
     def __init__(
@@ -106,13 +92,11 @@ class LLMAnswerAgent:
         backend: GenerationBackend,
         params: SamplingParams | None = None,
         top_k: int = 60,
-        cache: Any | None = None,
         name: str | None = None,
     ) -> None:
         self.backend = backend
         self.params = params if params is not None else SamplingParams(max_new_tokens=128, temperature=0.0)
         self.top_k = int(top_k)
-        self.cache = cache
         model = getattr(backend, "model_name", None) or getattr(backend, "model", None)
         model = model if isinstance(model, str) else type(backend).__name__
         self.name = name or (
@@ -128,24 +112,13 @@ class LLMAnswerAgent:
         return [{"role": "system", "content": ANSWER_SYSTEM}, {"role": "user", "content": user}]
 
     def answer(self, questions: list[Question], memories: list[list[MemoryEntry]]) -> list[str]:
-        """One answer per question, generated in ONE backend call (cached answers are skipped)."""
+        """One answer per question, generated in ONE backend call."""
         if len(questions) != len(memories):
             raise ConfigError(f"{len(questions)} questions but {len(memories)} memory lists")
-        keys = [memories_hash(list(m)[: self.top_k]) for m in memories]
-        answers: list[str | None] = [
-            self.cache.get_answer(k, q, self.name) if self.cache is not None else None
-            for k, q in zip(keys, questions, strict=False)
-        ]
-        todo = [i for i, a in enumerate(answers) if a is None]
-        if todo:
-            prompts = [self.build_prompt(questions[i], memories[i]) for i in todo]
-            generations = self.backend.generate(prompts, self.params)
-            if len(generations) != len(prompts):
-                raise MemgymError(
-                    f"the backend returned {len(generations)} generations for {len(prompts)} prompts"
-                )
-            for i, gen in zip(todo, generations, strict=False):
-                answers[i] = parse_answer(gen.text)
-                if self.cache is not None:
-                    self.cache.put_answer(keys[i], questions[i], self.name, answers[i])
-        return [a or "" for a in answers]
+        if not questions:
+            return []
+        prompts = [self.build_prompt(q, m) for q, m in zip(questions, memories, strict=True)]
+        generations = self.backend.generate(prompts, self.params)
+        if len(generations) != len(prompts):
+            raise MemgymError(f"the backend returned {len(generations)} generations for {len(prompts)} prompts")
+        return [parse_answer(gen.text) for gen in generations]

@@ -1,13 +1,16 @@
-"""A cache of answers and judge verdicts, so scoring the same memory twice costs nothing.
+"""The one cache of answers (and judge verdicts), so scoring the same memory twice costs nothing.
 
 During GRPO many rollouts of a group often end with the same bank (e.g. all NOOP), and evaluation
-re-scores the same banks across runs. Answers are keyed by ``(bank content hash, question, agent name)``
-(see :meth:`memgym.envs.memory_bank.MemoryBank.content_hash`) and judge verdicts by
-``(question, gold, prediction)``, which is everything the judge sees.
+re-scores the same banks across runs. Answers are keyed by ``(memories shown, question, agent name)``:
+the memories the agent reads (:func:`memories_hash`: ids, times and texts, in order) are a function of
+the bank, the retriever and the question, so this key is at least as precise as a hash of the whole
+bank, and a policy that changes what the agent reads (``answer_context="all"``) needs no key of its own.
+Judge verdicts are keyed by ``(question, gold, prediction)``, which is everything the judge sees.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -16,13 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memgym.envs.episode import Question
-from memgym.errors import ConfigError, DatasetError
+from memgym.errors import ConfigError, DatasetError, MemgymError
 
 if TYPE_CHECKING:
+    from memgym.envs.answering import AnswerAgent
     from memgym.envs.memory_bank import MemoryEntry
-    from memgym.policies.base import AnswerAgent
 
-__all__ = ["AnswerCache", "question_key"]
+__all__ = ["AnswerCache", "memories_hash", "question_key"]
 
 _FORMAT_VERSION = 1
 
@@ -36,7 +39,16 @@ def question_key(question: Question | str) -> str:
     """
     if isinstance(question, str):
         return question
-    return json.dumps([question.question, question.category, list(question.candidates)], ensure_ascii=False)
+    return json.dumps([question.question, question.category, list(question.candidates)], ensure_ascii=True)
+
+
+def memories_hash(memories: Sequence[MemoryEntry]) -> str:
+    """A hash of what an answer agent is shown (ids, times, texts, in order): the cache's memory key.
+
+    ASCII-escaped before hashing, so any text a policy wrote (lone surrogates included) hashes.
+    """
+    payload = json.dumps([[m.id, m.timestamp, m.text] for m in memories], ensure_ascii=True)
+    return hashlib.sha256(payload.encode("ascii")).hexdigest()[:16]
 
 
 class AnswerCache:
@@ -67,44 +79,49 @@ class AnswerCache:
         self.judge_hits = self.judge_misses = 0
 
     # ------------------------------------------------------------------ answers
-    def get_answer(self, bank_hash: str, question: Question | str, agent_name: str) -> str | None:
-        """The cached answer, or ``None`` (each call counts as a hit or a miss)."""
-        found = self._answers.get((bank_hash, question_key(question), agent_name))
+    def get_answer(self, memory_key: str, question: Question | str, agent_name: str) -> str | None:
+        """The cached answer, or ``None`` (each call counts as a hit or a miss).
+
+        ``memory_key`` is :func:`memories_hash` of what the agent reads (any string works).
+        """
+        found = self._answers.get((memory_key, question_key(question), agent_name))
         if found is None:
             self.answer_misses += 1
         else:
             self.answer_hits += 1
         return found
 
-    def put_answer(self, bank_hash: str, question: Question | str, agent_name: str, answer: str) -> None:
-        self._store(self._answers, (bank_hash, question_key(question), agent_name), str(answer))
+    def put_answer(self, memory_key: str, question: Question | str, agent_name: str, answer: str) -> None:
+        self._store(self._answers, (memory_key, question_key(question), agent_name), str(answer))
 
     def answer(
         self,
         agent: AnswerAgent,
         questions: Sequence[Question],
-        memories: Sequence[list[MemoryEntry]],
-        bank_hash: str,
-        agent_name: str | None = None,
+        memories: Sequence[Sequence[MemoryEntry]],
     ) -> list[str]:
         """``agent.answer(questions, memories)`` through the cache: one batched call for the misses only.
 
-        ``agent_name`` defaults to the agent's ``name`` attribute, else its class name.
+        Answers are keyed by :func:`memories_hash` of each question's memories and the agent's name
+        (:func:`memgym.envs.answering.agent_name`).
         """
+        from memgym.envs.answering import agent_name
+
         if len(questions) != len(memories):
             raise ConfigError(f"{len(questions)} questions but {len(memories)} memory lists")
-        name = agent_name or getattr(agent, "name", None) or type(agent).__name__
-        answers = [self.get_answer(bank_hash, q, name) for q in questions]
+        name = agent_name(agent)
+        keys = [memories_hash(m) for m in memories]
+        answers = [self.get_answer(k, q, name) for k, q in zip(keys, questions, strict=True)]
         missing = [i for i, a in enumerate(answers) if a is None]
         if missing:
-            fresh = agent.answer([questions[i] for i in missing], [memories[i] for i in missing])
+            fresh = agent.answer([questions[i] for i in missing], [list(memories[i]) for i in missing])
             if len(fresh) != len(missing):
-                raise ConfigError(
+                raise MemgymError(
                     f"answer agent {name!r} returned {len(fresh)} answers for {len(missing)} questions"
                 )
             for i, text in zip(missing, fresh, strict=True):
-                answers[i] = text
-                self.put_answer(bank_hash, questions[i], name, text)
+                answers[i] = str(text)
+                self.put_answer(keys[i], questions[i], name, str(text))
         return answers  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ verdicts

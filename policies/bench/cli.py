@@ -1,6 +1,6 @@
 """``memgym bench``: run memory-manager policies on an environment and a dataset, write a report.
 
-Defaults: the synthetic suite (:data:`memgym.policies.bench.SYNTHETIC_SUITE`), every baseline,
+Defaults: the synthetic suite (:data:`memgym.envs.data.SYNTHETIC_SUITE`), every baseline,
 ``memgym/MemoryManager-v0`` with a capacity of 40 entries, the model-free extractive answer agent,
 EM / F1 / BLEU-1. Examples::
 
@@ -123,7 +123,7 @@ def parse_pairs(items: list[str], what: str) -> dict[str, Any]:
 
 def policy_specs(names: list[str], args: argparse.Namespace) -> list[Any]:
     """``NAME[:k=v,...]`` strings -> :class:`~memgym.policies.bench.PolicySpec` s (``llm`` gets the backend)."""
-    from memgym.policies.backend import SamplingParams
+    from memgym.policies.backends import SamplingParams
     from memgym.policies.bench import PolicySpec
     from memgym.policies.managers import POLICIES, expand_policy_names
 
