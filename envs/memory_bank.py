@@ -303,7 +303,7 @@ class MemoryBank:
         return bank
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=True)
+        return json.dumps(self.to_dict(), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str, token_counter: Callable[[str], int] = whitespace_tokens) -> MemoryBank:

@@ -199,7 +199,7 @@ class FullContextPolicy(BaselinePolicy):
     Each step ADDs the new turns and DELETEs the oldest ones so the bank stays within the budget (and
     within the environment's own capacity). At answer time the answer agent reads *all* of it, newest
     first, instead of the memories retrieved for the question (the environment's
-    ``answer_context="all"``, from :meth:`env_overrides`): a long-context reader, truncated at the budget. (An :class:`~memgym.policies.answer_agent.LLMAnswerAgent` still
+    ``answer_context="all"``, from :meth:`env_overrides`): a long-context reader, truncated at the budget. (An :class:`~memgym.policies.answer_agents.llm.LLMAnswerAgent` still
     cuts at its own ``top_k``, Memory-R1's 60 by default: give it a larger one for a long window, as
     ``memgym bench`` does.)
 

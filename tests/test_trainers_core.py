@@ -224,3 +224,21 @@ def test_vllm_on_a_machine_without_gpu_is_a_clear_error():
         pytest.skip("this machine has a GPU")
     with pytest.raises(ConfigError, match=re.escape("generation.use_vllm=true needs a CUDA GPU")):
         build_backend(GenerationConfig(use_vllm=True), tiny_llama(), tokenizer=None)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"top_k": 2},  # "synthetic" without episode_kwargs: the environment's default count
+        {"episode_kwargs": {"n_episodes": 3, "seed": 5}, "top_k": 2},
+    ],
+)
+def test_held_out_episodes_are_the_environments_without_building_one(kwargs):
+    from memgym.envs import make
+    from memgym.trainers.evaluation import held_out
+
+    episodes, rest = held_out(kwargs, num_episodes=2)
+    env = make("memgym/MemoryManager-v0", **kwargs)
+    assert [e.id for e in episodes] == [e.id for e in env.unwrapped.episodes[:2]]
+    assert episodes == list(env.unwrapped.episodes[:2])
+    assert rest == {"top_k": 2}

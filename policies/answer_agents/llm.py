@@ -80,7 +80,7 @@ class LLMAnswerAgent:
     """Answers questions from retrieved memories with an LLM, Memory-R1 style (select, then answer).
 
     Args:
-        backend: any :class:`~memgym.policies.backend.GenerationBackend`.
+        backend: any :class:`~memgym.policies.backends.GenerationBackend`.
         params: sampling parameters (default: greedy, 128 new tokens).
         top_k: use at most this many memories per question (Memory-R1 uses 60), best first.
         name: what identifies this agent's answers in the answer cache (default: backend class, model if
