@@ -5,11 +5,27 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from memgym.errors import UnknownNameError
 
 T = TypeVar("T")
+
+
+def lazy_module_attributes(module: str, names: dict[str, str], namespace: dict[str, Any]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that imports ``names[attr]`` (a module path) on first access of ``attr``.
+
+    Keeps a package's import light: ``__getattr__ = lazy_module_attributes(__name__, _LAZY, globals())``.
+    """
+
+    def getattr_(name: str) -> Any:
+        if name in names:
+            value = getattr(importlib.import_module(names[name]), name)
+            namespace[name] = value
+            return value
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return getattr_
 
 
 def load_entry_point(path: str) -> object:

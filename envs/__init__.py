@@ -11,9 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from memgym.envs.registration import (
     ENTRY_POINT_GROUP,
     discover_plugins,
@@ -22,6 +19,7 @@ from memgym.envs.registration import (
     register,
     register_envs,
 )
+from memgym.registry import lazy_module_attributes
 
 register_envs()
 
@@ -56,9 +54,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'memgym.envs' has no attribute {name!r}")
+__getattr__ = lazy_module_attributes(__name__, _LAZY, globals())

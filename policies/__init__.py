@@ -6,8 +6,7 @@ torch, no transformers).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from memgym.registry import lazy_module_attributes
 
 _LAZY: dict[str, str] = {
     "MemoryPolicy": "memgym.policies.managers",
@@ -23,9 +22,4 @@ _LAZY: dict[str, str] = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'memgym.policies' has no attribute {name!r}")
+__getattr__ = lazy_module_attributes(__name__, _LAZY, globals())

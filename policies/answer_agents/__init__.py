@@ -11,8 +11,7 @@ Both implement :class:`memgym.envs.answering.AnswerAgent` and are registered by 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from memgym.registry import lazy_module_attributes
 
 _LAZY: dict[str, str] = {
     "ExtractiveAnswerAgent": "memgym.policies.answer_agents.extractive",
@@ -24,9 +23,4 @@ _LAZY: dict[str, str] = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'memgym.policies.answer_agents' has no attribute {name!r}")
+__getattr__ = lazy_module_attributes(__name__, _LAZY, globals())
