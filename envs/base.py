@@ -256,6 +256,22 @@ class MemoryEnv(OracleActions, gym.Env):
         """A structured action (already in the action space) -> operations against what was shown."""
         return structured.decode_default(self, action, unit)
 
+    def action_grammar(self, style: str = "format", max_tokens: int = 72) -> str | None:
+        """The grammar of a valid action at the current step, for constrained decoding (Lark text; see
+        :mod:`memgym.envs.grammars`), fitting ``max_tokens``; ``None`` lets the policy write anything.
+        Default: Mem0 JSON on the memories shown, free texts (``"format"``) or candidate texts
+        (``"choices"``). An environment that overrides :meth:`parse_text` overrides this too."""
+        from memgym.envs.grammars import GRAMMAR_STYLES, mem0_grammar
+
+        check_choice("style", style, GRAMMAR_STYLES)
+        unit = self._require_active().units[self.progress.cursor]
+        candidates = self.candidates(unit) if style == "choices" else ()
+        return mem0_grammar(self._grammar_ids(), candidates=candidates, max_items=2, max_tokens=max_tokens)
+
+    def _grammar_ids(self) -> list[str]:
+        """The ids an action may name: the memories shown first, then the rest of the bank."""
+        return list(dict.fromkeys([*self.progress.shown, *(e.id for e in self.bank.entries())]))
+
     def start_episode(self, index: int, options: dict) -> None:
         """Empty the bank and set up episode ``index`` (subclasses may read ``options``)."""
         if options:
@@ -461,11 +477,7 @@ class MemoryEnv(OracleActions, gym.Env):
         """A random well-formed action for the current step (:func:`memgym.envs.structured.random_action`),
         rendered as text in text mode. Draws from ``rng`` (default: the action space's RNG)."""
         self._require_active()
-        action = structured.random_action(self, rng if rng is not None else self.action_space.np_random)
-        if self.action_mode == "structured":
-            return action
-        ops, _ = self.decode_structured(action, self.current_unit)  # type: ignore[arg-type]
-        return self.render_action(ops)
+        return structured.random_action(self, rng if rng is not None else self.action_space.np_random)
 
     # ================================================================== internals
     def _require_active(self) -> Progress:

@@ -100,6 +100,13 @@ class MemoryConstructEnv(MemoryEnv):
             for op in super().oracle_ops()
         ]
 
+    def action_grammar(self, style: str = "format", max_tokens: int = 256) -> str | None:
+        """Tool calls as :meth:`render_action` writes them (both styles: a chunk has too many texts to
+        list); strings are capped so that about three calls fit ``max_tokens``."""
+        from memgym.envs.grammars import tool_call_grammar
+
+        return tool_call_grammar(self.tools, max_calls=3, max_chars=max(40, max_tokens))
+
     def render_action(self, ops: Sequence[Operation]) -> str:
         from memgym.envs.prompts import format_tool_calls
 

@@ -95,6 +95,15 @@ class MemoryManagerEnv(MemoryEnv):
         turn = unit.turns[0]
         return sentence_candidates([Turn(turn.id, turn.speaker, unit.text)], self.n_candidates)
 
+    def action_grammar(self, style: str = "format", max_tokens: int = 72) -> str | None:
+        """Mem0 JSON with one item (Memory-R1 decides one operation per fact), on the memories shown."""
+        from memgym.envs.grammars import GRAMMAR_STYLES, mem0_grammar
+
+        check_choice("style", style, GRAMMAR_STYLES)
+        unit = self._require_active().units[self.progress.cursor]
+        candidates = self.candidates(unit) if style == "choices" else ()
+        return mem0_grammar(self._grammar_ids(), candidates=candidates, max_items=1, max_tokens=max_tokens)
+
     def build_messages(self, unit: Unit, shown: list) -> list[dict[str, str]]:
         from memgym.envs.prompts import manager_messages
 

@@ -184,6 +184,12 @@ class MemoryOverwriteEnv(MemoryEnv):
             del lines[target]
         return self._rewrite(self._fit("\n".join(lines), keep="end")), None
 
+    def action_grammar(self, style: str = "format", max_tokens: int = 256) -> str | None:
+        """The ``<memory>`` block as :meth:`render_action` writes it, its body capped to fit ``max_tokens``."""
+        from memgym.envs.grammars import memory_text_grammar
+
+        return memory_text_grammar(max_tokens=max_tokens)
+
     def render_action(self, ops: Sequence[Operation]) -> str:
         """The new memory text: the last UPDATE's text (a rewrite), empty after a DELETE, else unchanged."""
         from memgym.envs.prompts import format_memory

@@ -74,11 +74,12 @@ def decode_default(env: MemoryEnv, action: dict, unit: Unit) -> tuple[list[Opera
     return [Operation.delete(shown[target])], None
 
 
-def random_action(env: MemoryEnv, rng: np.random.Generator) -> dict[str, int]:
-    """A random well-formed structured action for the current step: a random policy's choice.
+def random_action(env: MemoryEnv, rng: np.random.Generator) -> Any:
+    """A random well-formed action for the current step: a random policy's choice.
 
     A random op (NOOP / ADD / UPDATE / DELETE) on a random shown memory with a random candidate text;
-    UPDATE / DELETE fall back to ADD when nothing is shown, ADD / UPDATE to NOOP without candidates.
+    UPDATE / DELETE fall back to ADD when nothing is shown, ADD / UPDATE to NOOP without candidates. In
+    text mode the structured choice is rendered as the text the environment's prompt asks for.
     """
     unit = env.current_unit
     n_targets = env.n_targets()
@@ -88,12 +89,16 @@ def random_action(env: MemoryEnv, rng: np.random.Generator) -> dict[str, int]:
         op = STRUCTURED_OPS.index("ADD")
     if STRUCTURED_OPS[op] in ("ADD", "UPDATE") and not candidates:
         op = 0
-    return {
+    action = {
         "op": op,
         "target": int(rng.integers(max(1, min(n_targets, env.top_k)))),
         "content": int(rng.integers(max(1, len(candidates)))),
         "tier": int(rng.integers(len(env.tiers))),
     }
+    if env.action_mode == "structured":
+        return action
+    ops, _ = env.decode_structured(action, unit)  # type: ignore[arg-type]
+    return env.render_action(ops)
 
 
 def observe(env: MemoryEnv, unit: Unit | None, shown: list[MemoryEntry]) -> np.ndarray:

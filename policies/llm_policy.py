@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from memgym.errors import ConfigError, MemgymError
@@ -31,6 +32,9 @@ class LLMPolicy:
             :func:`memgym.policies.backends.make_backend` (``"hf"``, ``"vllm"``, ``"openai"``).
         params: sampling parameters (default: greedy, 512 new tokens: a chunk's tool calls can be long).
         name: the name reports show (default ``"llm"``).
+        constrained: ``None`` (the model writes anything), ``"format"`` or ``"choices"``: sample only
+            valid actions, under each environment's :meth:`~memgym.envs.base.MemoryEnv.action_grammar`
+            of that style (needs a backend that supports grammars: transformers, vLLM).
         **backend_kwargs: arguments of the backend when ``backend`` is a name (e.g. ``model=``).
 
     Attributes:
@@ -44,6 +48,7 @@ class LLMPolicy:
         backend: GenerationBackend | str = "hf",
         params: SamplingParams | None = None,
         name: str = "llm",
+        constrained: str | None = None,
         **backend_kwargs: Any,
     ) -> None:
         if isinstance(backend, str):
@@ -61,6 +66,12 @@ class LLMPolicy:
         self.backend = backend
         self.params = params if params is not None else SamplingParams(max_new_tokens=512, temperature=0.0)
         self.name = name
+        if constrained is not None:
+            from memgym.envs.grammars import GRAMMAR_STYLES
+            from memgym.envs.units import check_choice
+
+            check_choice("constrained", constrained, GRAMMAR_STYLES)
+        self.constrained = constrained
         self.tokens_generated = 0
         self.calls = 0
 
@@ -83,7 +94,12 @@ class LLMPolicy:
             prompts.append([{"role": str(m["role"]), "content": str(m["content"])} for m in messages])
         if not prompts:
             return []
-        generations = self.backend.generate(prompts, self.params)
+        params = self.params
+        if self.constrained is not None:
+            if envs is None or len(envs) != len(prompts):
+                raise ConfigError("a constrained LLM policy needs the environments, to ask each for its grammar")
+            params = replace(params, grammar=action_grammars(envs, self.constrained, params.max_new_tokens))
+        generations = self.backend.generate(prompts, params)
         if len(generations) != len(prompts):
             raise MemgymError(
                 f"the backend returned {len(generations)} generations for {len(prompts)} prompts"
@@ -98,3 +114,8 @@ class LLMPolicy:
     def stats(self) -> dict[str, int]:
         """``tokens_generated`` and ``calls`` so far."""
         return {"tokens_generated": self.tokens_generated, "calls": self.calls}
+
+
+def action_grammars(envs: Sequence[Any], style: str, max_tokens: int) -> list[str | None]:
+    """Each environment's grammar of a valid action now (:meth:`~memgym.envs.base.MemoryEnv.action_grammar`)."""
+    return [env.unwrapped.action_grammar(style, max_tokens) for env in envs]

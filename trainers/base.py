@@ -139,6 +139,7 @@ class RLTrainer:
             batch_size=cfg.generation.batch_size,
             max_episode_steps=cfg.env.max_episode_steps,
             prompt_format=self.prompt_format,
+            constrained=cfg.generation.constrained,
         )
         n = num_train_episodes or cfg.env.num_train_episodes or _count_episodes(self.collector)
         self.sampler = EpisodeSampler(n, cfg.seed)
@@ -223,8 +224,16 @@ class RLTrainer:
                 owner.append(i)
         if not steps:
             raise MemgymError("the rollouts produced no steps (did every episode end at reset?)")
+        allowed = None
+        if any(s.grammar is not None for s in steps):  # constrained decoding: score the constrained policy
+            from memgym.policies.backends.grammar import allowed_masks
+
+            allowed = [
+                None if s.grammar is None else allowed_masks(self.tokenizer, s.grammar, s.completion_ids)
+                for s in steps
+            ]
         batch = pack_steps(
-            [s.prompt_ids for s in steps], [s.completion_ids for s in steps], self.tokenizer.pad_token_id
+            [s.prompt_ids for s in steps], [s.completion_ids for s in steps], self.tokenizer.pad_token_id, allowed
         )
         loss_mask = batch.completion_mask.clone()
         if self.config.grpo.mask_truncated_completions:

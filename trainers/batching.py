@@ -21,6 +21,9 @@ class StepBatch:
 
     ``input_ids``/``attention_mask``/``position_ids``: shape ``(B, P + C)``. ``completion_ids`` and
     ``completion_mask``: ``(B, C)``, 1 on the tokens the policy sampled. ``prompt_length`` is ``P``.
+    ``allowed``: for completions sampled under a grammar, the packed allowed-token masks ``(B, C, W)``
+    (int32 bitmasks, :func:`memgym.policies.backends.grammar.allowed_masks`; all ones for rows without a
+    grammar), so log-probs are those of the constrained policy; ``None`` when nothing was constrained.
     """
 
     input_ids: torch.Tensor
@@ -29,6 +32,7 @@ class StepBatch:
     completion_ids: torch.Tensor
     completion_mask: torch.Tensor
     prompt_length: int
+    allowed: torch.Tensor | None = None
 
     @property
     def loss_mask(self) -> torch.Tensor:
@@ -40,9 +44,15 @@ class StepBatch:
 
 
 def pack_steps(
-    prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]], pad_token_id: int
+    prompt_ids: Sequence[Sequence[int]],
+    completion_ids: Sequence[Sequence[int]],
+    pad_token_id: int,
+    allowed: Sequence[torch.Tensor | None] | None = None,
 ) -> StepBatch:
-    """Pad the engine's prompt and completion ids of each step into one batch (no re-tokenization)."""
+    """Pad the engine's prompt and completion ids of each step into one batch (no re-tokenization).
+
+    ``allowed``: per step, its packed allowed-token masks ``(len(completion), W)`` or ``None``.
+    """
     if len(prompt_ids) != len(completion_ids) or not prompt_ids:
         raise ValueError(
             f"need as many prompts as completions (got {len(prompt_ids)}, {len(completion_ids)})"
@@ -65,7 +75,17 @@ def pack_steps(
         completion_ids=c,
         completion_mask=c_mask,
         prompt_length=p.shape[1],
+        allowed=_pack_allowed(allowed, c.shape[1]) if allowed and any(a is not None for a in allowed) else None,
     )
+
+
+def _pack_allowed(allowed: Sequence[torch.Tensor | None], width: int) -> torch.Tensor:
+    words = next(a for a in allowed if a is not None).shape[-1]
+    out = torch.full((len(allowed), width, words), -1, dtype=torch.int32)  # all bits set: anything allowed
+    for row, mask in enumerate(allowed):
+        if mask is not None and len(mask):
+            out[row, : mask.shape[0]] = mask
+    return out
 
 
 def select_rows(batch: StepBatch, rows: torch.Tensor | Sequence[int]) -> StepBatch:
@@ -83,6 +103,7 @@ def select_rows(batch: StepBatch, rows: torch.Tensor | Sequence[int]) -> StepBat
         completion_ids=batch.completion_ids[idx, :keep_right],
         completion_mask=batch.completion_mask[idx, :keep_right],
         prompt_length=keep_left,
+        allowed=None if batch.allowed is None else batch.allowed[idx, :keep_right],
     )
 
 
@@ -92,7 +113,8 @@ def completion_logps(
     """Per-token log-probs of the completion tokens under ``model``: ``(B, C)``, 0 on padding.
 
     Logits are divided by ``temperature`` (the sampling temperature) before the softmax, as TRL does, so
-    they match the engine's log-probs. With ``return_hidden`` the last layer's hidden state at the last prompt
+    they match the engine's log-probs; with ``batch.allowed`` the softmax runs over the tokens the grammar
+    allowed at each position (the constrained policy the completions were sampled from). With ``return_hidden`` the last layer's hidden state at the last prompt
     token, ``(B, H)``, comes back too (PPO's value head reads the state there).
     """
     C = batch.completion_ids.shape[1]
@@ -105,6 +127,10 @@ def completion_logps(
         use_cache=False,
     )
     logits = out.logits[:, :-1, :].float()  # position t predicts token t + 1
+    if batch.allowed is not None:
+        from memgym.policies.backends.grammar import mask_logits_, unpack
+
+        logits = mask_logits_(logits.clone(), unpack(batch.allowed, logits.shape[-1]))
     if temperature and temperature != 1.0:
         logits = logits / temperature
     logps = selective_log_softmax(logits, batch.completion_ids) * batch.completion_mask

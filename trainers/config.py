@@ -104,6 +104,11 @@ class GenerationConfig:
     """Temperature in held-out evaluation (0: greedy)."""
     batch_size: int = 32
     """Most prompts sent to the backend in one call (rollouts of many environments are batched together)."""
+    constrained: Literal["format", "choices"] | None = None
+    """Grammar-constrained decoding of actions (rollouts, evaluation; llguidance): ``format`` samples only
+    actions that parse, on the ids shown, with the model's own texts; ``choices`` also restricts texts to
+    the step's candidate texts (the turn and its sentences). The loss then scores the constrained policy
+    (log-softmax over the allowed tokens). ``None``: the model writes anything."""
     use_vllm: bool = False
     """Generate with vLLM (GPU only; install ``memgym[vllm]``). On CPU the transformers backend is used."""
     vllm_mode: Literal["colocate", "server"] = "colocate"

@@ -82,7 +82,11 @@ def evaluate_policy(trainer: RLTrainer, num_episodes: int | None = None) -> dict
     cfg = trainer.config
     n = cfg.eval.num_episodes if num_episodes is None else num_episodes
     policy = PromptedLLMPolicy(
-        trainer.backend, trainer.sampling_params(evaluation=True), cfg.env.system_prompt_text, name="trained"
+        trainer.backend,
+        trainer.sampling_params(evaluation=True),
+        cfg.env.system_prompt_text,
+        name="trained",
+        constrained=cfg.generation.constrained,
     )
     trainer.model.eval()
     with torch.no_grad():

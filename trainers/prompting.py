@@ -75,8 +75,10 @@ def compact_mem0_action(text: str) -> str:
 class PromptedLLMPolicy(LLMPolicy):
     """The bench harness's LLM policy, showing the model the run's prompt format."""
 
-    def __init__(self, backend: Any, params: Any, system_prompt: str | None, name: str = "trained") -> None:
-        super().__init__(backend, params, name=name)
+    def __init__(
+        self, backend: Any, params: Any, system_prompt: str | None, name: str = "trained", constrained: str | None = None
+    ) -> None:
+        super().__init__(backend, params, name=name, constrained=constrained)
         self.format = SystemPrompt(system_prompt)
 
     def act(self, observations: list[dict], envs: Sequence[Any] | None = None) -> list[str]:

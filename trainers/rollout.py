@@ -48,6 +48,8 @@ class Step:
     reward_components: dict[str, float] = field(default_factory=dict)
     finish_reason: str | None = None
     error: str | None = None
+    grammar: str | None = None
+    """The grammar the completion was sampled under (constrained decoding), for the trainer's masks."""
 
 
 @dataclass
@@ -143,6 +145,8 @@ class RolloutCollector:
         require_tokens: fail clearly when the backend does not return token ids (training needs them).
         prompt_format: maps an observation's messages to the prompt the policy sees
             (:class:`~memgym.trainers.prompting.SystemPrompt`).
+        constrained: ``None``, ``"format"`` or ``"choices"``: sample every action under its environment's
+            :meth:`~memgym.envs.base.MemoryEnv.action_grammar` of that style (constrained decoding).
     """
 
     def __init__(
@@ -154,9 +158,11 @@ class RolloutCollector:
         max_episode_steps: int | None = None,
         require_tokens: bool = True,
         prompt_format: Callable[[ChatPrompt], ChatPrompt] | None = None,
+        constrained: str | None = None,
     ) -> None:
         self.make_env, self.backend = make_env, backend
         self.prompt_format = prompt_format or (lambda messages: messages)
+        self.constrained = constrained
         self.batch_size, self.max_episode_steps = batch_size, max_episode_steps
         self.require_tokens = require_tokens
         self._pool: list[Any] = []
@@ -177,13 +183,17 @@ class RolloutCollector:
         self._pool.clear()
 
     # ------------------------------------------------------------------ generation
-    def generate(self, prompts: Sequence[ChatPrompt], params: SamplingParams, seed: int) -> list[Generation]:
-        """Generate for all prompts in backend calls of ``batch_size``, each call seeded from ``seed``."""
+    def generate(
+        self, prompts: Sequence[ChatPrompt], params: SamplingParams, seed: int, grammars: Sequence[str | None] = ()
+    ) -> list[Generation]:
+        """Generate for all prompts in backend calls of ``batch_size``, each call seeded from ``seed``
+        (``grammars``: one per prompt, for constrained decoding)."""
         out: list[Generation] = []
         start = time.perf_counter()
         for k in range(0, len(prompts), self.batch_size):
             chunk = list(prompts[k : k + self.batch_size])
-            gens = self.backend.generate(chunk, replace(params, seed=seed * 1009 + k))
+            grammar = list(grammars[k : k + self.batch_size]) if grammars else None
+            gens = self.backend.generate(chunk, replace(params, seed=seed * 1009 + k, grammar=grammar))
             if len(gens) != len(chunk):
                 raise MemgymError(f"the backend returned {len(gens)} generations for {len(chunk)} prompts")
             out.extend(gens)
@@ -197,12 +207,21 @@ class RolloutCollector:
             self.times.generated_tokens += len(g.token_ids or [])
         return out
 
-    def _step_all(self, live: list[_Live], gens: Sequence[Generation]) -> None:
+    def grammars(self, live: Sequence[_Live], max_tokens: int) -> list[str | None]:
+        """Each live environment's action grammar now (empty when decoding is unconstrained)."""
+        if self.constrained is None:
+            return []
+        return [item.env.unwrapped.action_grammar(self.constrained, max_tokens) for item in live]
+
+    def _step_all(self, live: list[_Live], gens: Sequence[Generation], grammars: Sequence[str | None]) -> None:
         from memgym.envs.stepping import step_envs
 
         start = time.perf_counter()
         results = step_envs([item.env for item in live], [g.text for g in gens])
-        for item, gen, (obs, reward, terminated, truncated, info, _) in zip(live, gens, results, strict=True):
+        grammars = list(grammars) or [None] * len(live)
+        for item, gen, grammar, (obs, reward, terminated, truncated, info, _) in zip(
+            live, gens, grammars, results, strict=True
+        ):
             item.traj.steps.append(
                 Step(
                     prompt_ids=list(gen.prompt_token_ids or []),
@@ -213,6 +232,7 @@ class RolloutCollector:
                     reward_components=_components(info.get("reward_components")),
                     finish_reason=gen.finish_reason,
                     error=_error_code(info.get("error")),
+                    grammar=grammar,
                 )
             )
             item.obs = obs
@@ -231,8 +251,9 @@ class RolloutCollector:
             if not active:
                 return
             prompts = [self.prompt_format(item.obs["messages"]) for item in active]
-            gens = self.generate(prompts, params, seed * 7919 + rnd)
-            self._step_all(active, gens)
+            grammars = self.grammars(active, params.max_new_tokens)
+            gens = self.generate(prompts, params, seed * 7919 + rnd, grammars)
+            self._step_all(active, gens, grammars)
             rnd += 1
 
     # ------------------------------------------------------------------ groups
@@ -290,8 +311,9 @@ class RolloutCollector:
                 )
         self.times.environment += time.perf_counter() - start
         prompts = [self.prompt_format(b.obs["messages"]) for b in branches]
-        gens = self.generate(prompts, params, seed)
-        self._step_all(branches, gens)
+        grammars = self.grammars(branches, params.max_new_tokens)
+        gens = self.generate(prompts, params, seed, grammars)
+        self._step_all(branches, gens, grammars)
         for g in range(num_states):
             first = branches[g * num_generations]
             self._drivers[g] = _Live(first.env, first.obs, first.traj, done=first.done)

@@ -16,11 +16,26 @@ ChatPrompt = list[dict[str, str]]
 
 @dataclass
 class SamplingParams:
+    """How to sample. ``grammar``: a Lark grammar (llguidance's dialect) every completion must follow,
+    one for all prompts or a list with one per prompt (``None`` entries: unconstrained); see
+    :mod:`memgym.policies.backends.grammar` and :mod:`memgym.envs.grammars`."""
+
     max_new_tokens: int = 256
     temperature: float = 0.0  # 0 = greedy
     top_p: float = 1.0
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
+    grammar: str | list[str | None] | None = None
+
+    def grammars(self, n: int) -> list[str | None]:
+        """One grammar (or ``None``) per prompt of a batch of ``n``."""
+        if self.grammar is None or isinstance(self.grammar, str):
+            return [self.grammar] * n
+        if len(self.grammar) != n:
+            from memgym.errors import ConfigError
+
+            raise ConfigError(f"SamplingParams.grammar has {len(self.grammar)} grammars for {n} prompts")
+        return list(self.grammar)
 
 
 @dataclass

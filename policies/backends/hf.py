@@ -110,10 +110,13 @@ class TransformersBackend:
         was_training = self.model.training
         self.model.eval()
         try:
+            grammars = params.grammars(len(encoded))
             for batch_no, start in enumerate(range(0, len(order), self.batch_size)):
                 rows = order[start : start + self.batch_size]
                 seed = None if params.seed is None else params.seed + batch_no
-                outputs = self._generate_batch([encoded[i] for i in rows], params, seed)
+                outputs = self._generate_batch(
+                    [encoded[i] for i in rows], params, seed, [grammars[i] for i in rows]
+                )
                 for i, generation in zip(rows, outputs, strict=True):
                     results[i] = generation
         finally:
@@ -121,9 +124,9 @@ class TransformersBackend:
         return results  # type: ignore[return-value]
 
     def _generate_batch(
-        self, batch: list[list[int]], params: SamplingParams, seed: int | None
+        self, batch: list[list[int]], params: SamplingParams, seed: int | None, grammars: list[str | None]
     ) -> list[Generation]:
-        from transformers import GenerationConfig
+        from transformers import GenerationConfig, LogitsProcessorList
 
         device = self.device
         width = max(len(ids) for ids in batch)
@@ -145,7 +148,14 @@ class TransformersBackend:
             output_logits=self.return_logprobs,
             stop_strings=list(params.stop) or None,
         )
-        stop_kwargs = {"tokenizer": self.tokenizer} if params.stop else {}  # stop strings need it
+        stop_kwargs: dict[str, Any] = {"tokenizer": self.tokenizer} if params.stop else {}  # stop strings need it
+        if any(g is not None for g in grammars):
+            from memgym.policies.backends.grammar import GrammarLogitsProcessor
+
+            unconstrained = 'start: /(?s:.*)/\n'  # a row without a grammar may write anything
+            stop_kwargs["logits_processor"] = LogitsProcessorList(
+                [GrammarLogitsProcessor(self.tokenizer, [g or unconstrained for g in grammars], self.pad_token_id)]
+            )
         cuda = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda, enabled=seed is not None), torch.inference_mode():
             if seed is not None:

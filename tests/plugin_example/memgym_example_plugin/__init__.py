@@ -64,6 +64,10 @@ class DiaryEnv(MemoryEnv):
         line = text.strip().splitlines()[0]
         return ParsedAction(ops=[Operation.noop()] if line == "-" else [Operation.add(line)], format="diary_line")  # type: ignore[arg-type]
 
+    def action_grammar(self, style: str = "format", max_tokens: int = 72) -> str | None:
+        """One line of at most ``max_tokens`` tokens (for constrained decoding)."""
+        return f"start: line\nline[max_tokens={max_tokens - 1}]: /[^\\n]+/\n"
+
     def render_action(self, ops: Sequence[Operation]) -> str:
         """What is added, as one diary line ('-' when nothing is); this env cannot update or delete."""
         added = [" ".join(op.text.split()) for op in ops if op.kind == "ADD" and op.text]
