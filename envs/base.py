@@ -12,7 +12,6 @@ the oracle (:mod:`memgym.envs.oracle`), state for G rollouts, and the two halves
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, Literal
@@ -22,14 +21,21 @@ import numpy as np
 
 from memgym.envs import structured
 from memgym.envs.action_parser import ParsedAction, ParseError
-from memgym.envs.answering import AnswerAgent, AnswerCache, AnswerRequest, make_answer_agent, question_points
+from memgym.envs.answering import (
+    AnswerAgent,
+    AnswerCache,
+    AnswerRequest,
+    make_answer_agent,
+    pending_points,
+    question_points,
+)
 from memgym.envs.answering.scoring import score_step_answers
 from memgym.envs.episode import Episode, Question
 from memgym.envs.memory_bank import FLAT_TIERS, MemoryBank, MemoryEntry
 from memgym.envs.memory_tools import run_searches
 from memgym.envs.operations import Operation, OpResult
 from memgym.envs.oracle import OracleActions, OracleIndex, track_slots
-from memgym.envs.progress import Draft, EnvState, Progress, op_counts
+from memgym.envs.progress import Draft, EnvState, Progress, clone, op_counts, restore, snapshot
 from memgym.envs.spaces import env_spaces, text_observation
 from memgym.envs.units import Unit, check_choice, sentence_candidates
 from memgym.errors import ConfigError, MemgymError
@@ -191,6 +197,8 @@ class MemoryEnv(OracleActions, gym.Env):
         self.retriever_name = retriever
         weights = {**self.default_reward_weights, **(reward_weights or {})}
         self.composer = RewardComposer(weights, known=REWARDS.names())
+        #: Whether steps also answer the determined, not yet asked questions (only when qa_pending pays).
+        self.probes_pending = bool(self.composer.weights.get("qa_pending"))
         self.bank = self.make_bank()
         self.retriever = make_retriever(retriever, **(retriever_kwargs or {}))
         self.retriever.attach(self.bank)
@@ -346,10 +354,11 @@ class MemoryEnv(OracleActions, gym.Env):
         if found:
             self._notes["search_results"] = found
         questions = [] if stay else p.points.get(unit.index, [])
-        memories = [self._memories_for(q) for q in questions]
-        self._draft = Draft(unit, results, error, fmt, questions, memories, stay, self._notes)
+        pending = [] if stay else p.pending.get(unit.index, [])
+        memories = [self._memories_for(q) for q in [*questions, *pending]]
+        self._draft = Draft(unit, results, error, fmt, questions, memories, stay, self._notes, pending)
         self._notes = {}
-        return AnswerRequest(questions, memories) if questions else None
+        return AnswerRequest([*questions, *pending], memories) if questions or pending else None
 
     def end_step(self, answers: Sequence[str] | None) -> tuple[Any, float, bool, bool, dict]:
         """Second half of a step: score ``answers`` (to the request of :meth:`begin_step`), pay rewards."""
@@ -360,14 +369,14 @@ class MemoryEnv(OracleActions, gym.Env):
             raise MemgymError("end_step() needs a begin_step() first")
         self._draft = None
         answers = list(answers or [])
-        if len(answers) != len(draft.questions):
-            raise MemgymError(f"{len(answers)} answers for {len(draft.questions)} questions")
+        n = len(draft.questions)
+        if len(answers) != n + len(draft.pending):
+            raise MemgymError(f"{len(answers)} answers for {n + len(draft.pending)} questions")
         info: dict[str, Any] = {"episode_id": self.episodes[p.episode_index].id, "unit": draft.unit.id, **draft.notes}
-        rows, recall = score_step_answers(draft.questions, answers, draft.memories, self.qa_metric)
+        rows, recall = score_step_answers(draft.questions, answers[:n], draft.memories[:n], self.qa_metric)
+        probed, _ = score_step_answers(draft.pending, answers[n:], draft.memories[n:], self.qa_metric)
         p.scores.update({row["question_id"]: row["score"] for row in rows})
-        info["answers"] = rows
-        if recall is not None:
-            info["evidence_recall"] = recall
+        info.update(answers=rows, **({} if recall is None else {"evidence_recall": recall}))
         labels = self.unit_labels(draft.unit) if p.oracle else None
         if labels is not None:
             info["oracle_labels"] = [label.kind for label in labels]
@@ -385,7 +394,7 @@ class MemoryEnv(OracleActions, gym.Env):
             labels=None if labels is None else tuple(labels), final=terminated,
             episode_scores=tuple(p.scores.values()), op_counts=dict(p.op_counts),
             memory_tokens=self.bank.total_tokens, tokens_read=p.unit_tokens, reward_timing=self.reward_timing,
-            env=self,
+            pending_scores=tuple(r["score"] for r in probed), env=self,
         )
         reward, log = self.composer(compute_components(outcome))
         info.update({"ops": [r.to_dict() for r in draft.results], "error": draft.error, "format": draft.fmt,
@@ -404,31 +413,16 @@ class MemoryEnv(OracleActions, gym.Env):
     # ================================================================== state for G rollouts
     def get_state(self) -> EnvState:
         """Snapshot the episode progress, the bank and the RNG."""
-        if self._draft is not None:
-            raise MemgymError("cannot snapshot between begin_step() and end_step()")
-        progress = None if self._progress is None else self._progress.copy()
-        return EnvState(progress, self.bank.snapshot(), copy.deepcopy(self.np_random.bit_generator.state))
+        return snapshot(self)
 
     def set_state(self, state: EnvState) -> None:
         """Restore a snapshot taken by :meth:`get_state` (of this environment or one of its clones)."""
-        self._draft, self._interrupted = None, False
-        self.bank.restore(state.bank)
-        self._progress = None if state.progress is None else state.progress.copy()
-        self.np_random.bit_generator.state = copy.deepcopy(state.rng_state)
+        self._interrupted = False
+        restore(self, state)
 
     def spawn(self) -> MemoryEnv:
-        """A clone in the current state, for G rollouts from one start: the bank is copied, the
-        retriever cloned for the copy, the RNG duplicated; episodes, answer agent and cache are shared."""
-        if self._draft is not None:
-            raise MemgymError("cannot spawn between begin_step() and end_step()")
-        clone = copy.copy(self)
-        clone.bank = self.bank.copy()
-        clone.retriever = self.retriever.clone_for(clone.bank)
-        clone._np_random = copy.deepcopy(self.np_random)
-        clone._progress = None if self._progress is None else self._progress.copy()
-        clone.action_space = copy.deepcopy(self.action_space)
-        clone.observation_space = copy.deepcopy(self.observation_space)
-        return clone
+        """A clone in the current state, for G rollouts from one start (see :func:`memgym.envs.progress.clone`)."""
+        return clone(self)
 
     # ================================================================== what a step shows
     @property
@@ -469,8 +463,9 @@ class MemoryEnv(OracleActions, gym.Env):
             self._oracle_cache[index] = OracleIndex(episode) if episode.op_labels else None
         cache = self._points_cache
         if cache.get("of") != (index, id(units), len(units)):
-            cache.update(of=(index, id(units), len(units)), points=question_points(episode, units))
-        return Progress(index, units, dict(cache["points"]), self._oracle_cache[index])
+            pending = pending_points(episode, units) if self.probes_pending else {}
+            cache.update(of=(index, id(units), len(units)), points=question_points(episode, units), pending=pending)
+        return Progress(index, units, dict(cache["points"]), self._oracle_cache[index], pending=cache["pending"])
 
     # ================================================================== random actions
     def random_action(self, rng: np.random.Generator | None = None) -> Any:

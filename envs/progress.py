@@ -6,6 +6,7 @@ import copy
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from memgym.envs.action_parser import ParseError
 from memgym.envs.episode import Question
@@ -13,6 +14,7 @@ from memgym.envs.memory_bank import BankState, MemoryEntry
 from memgym.envs.operations import OpResult
 from memgym.envs.oracle import OracleIndex
 from memgym.envs.units import Unit
+from memgym.errors import MemgymError
 
 
 @dataclass
@@ -35,6 +37,8 @@ class Progress:
     unit_tokens: int = 0
     extra: dict = field(default_factory=dict)
     """Room for subclasses and the oracle (``slot_ids``); deep-copied with the progress."""
+    pending: dict[int, list[Question]] = field(default_factory=dict)
+    """Unit index -> questions determined but not yet asked after that step (for ``qa_pending``)."""
 
     def copy(self) -> Progress:
         # units, points and the oracle index are never mutated, so clones share them (cheap for long episodes)
@@ -69,6 +73,8 @@ class Draft:
     stay: bool
     notes: dict
     """Extra info keys a subclass recorded while decoding (e.g. ``memory_truncated``)."""
+    pending: list[Question] = field(default_factory=list)
+    """Questions determined but not yet asked, answered only for the ``qa_pending`` reward."""
 
 
 def op_counts(results: Sequence[OpResult]) -> dict[str, int]:
@@ -77,3 +83,34 @@ def op_counts(results: Sequence[OpResult]) -> dict[str, int]:
     for r in results:
         counts[r.op.kind if r.ok else "failed"] += 1
     return counts
+
+
+def snapshot(env: Any) -> EnvState:
+    """The episode progress, the bank and the RNG of ``env`` (a :class:`~memgym.envs.base.MemoryEnv`)."""
+    if env._draft is not None:
+        raise MemgymError("cannot snapshot between begin_step() and end_step()")
+    progress = None if env._progress is None else env._progress.copy()
+    return EnvState(progress, env.bank.snapshot(), copy.deepcopy(env.np_random.bit_generator.state))
+
+
+def restore(env: Any, state: EnvState) -> None:
+    """Put ``env`` back in a state :func:`snapshot` took (of it or of one of its clones)."""
+    env._draft = None
+    env.bank.restore(state.bank)
+    env._progress = None if state.progress is None else state.progress.copy()
+    env.np_random.bit_generator.state = copy.deepcopy(state.rng_state)
+
+
+def clone(env: Any) -> Any:
+    """A copy of ``env`` in its current state, cheaply: the bank is copied, the retriever cloned for the
+    copy, the RNG duplicated; episodes, units, answer agent and cache are shared."""
+    if env._draft is not None:
+        raise MemgymError("cannot spawn between begin_step() and end_step()")
+    twin = copy.copy(env)
+    twin.bank = env.bank.copy()
+    twin.retriever = env.retriever.clone_for(twin.bank)
+    twin._np_random = copy.deepcopy(env.np_random)
+    twin._progress = None if env._progress is None else env._progress.copy()
+    twin.action_space = copy.deepcopy(env.action_space)
+    twin.observation_space = copy.deepcopy(env.observation_space)
+    return twin

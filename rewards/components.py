@@ -20,6 +20,10 @@ Built in (the defaults each environment weighs are on its class, ``default_rewar
 ``compression``             at the last step, ``1 - memory tokens / tokens read``, clipped to [0, 1]
 ``oracle_ops``              agreement of the applied operation kinds with the synthetic oracle labels
                             of the step's turns (episodes with labels only)
+``qa_pending``              mean QA score, from the memory right after this step, of the questions
+                            already determined (all their evidence shown) but not yet asked: what
+                            the step did to everything the memory should know by now (dense credit
+                            for each action; its questions are answered only when it has a weight)
 ==========================  =====================================================================
 
 Adding one is one function and one registration, e.g. a penalty on memory size::
@@ -71,6 +75,8 @@ class StepOutcome:
     """Tokens of the units the episode has shown so far, this one included."""
     reward_timing: str = "questions"
     """When QA is paid: ``"questions"``, ``"end"`` or ``"both"``."""
+    pending_scores: tuple[float, ...] = ()
+    """QA scores of the determined, not yet asked questions, answered after this step (``qa_pending``)."""
     env: Any = None
     """The environment, read-only, for components that need more (None in unit tests)."""
 
@@ -154,3 +160,9 @@ def oracle_ops(step: StepOutcome) -> float | None:
     if step.labels is None:
         return None
     return oracle_op_agreement([r for r in step.results if r.ok], step.labels)
+
+
+@register_reward("qa_pending")
+def qa_pending(step: StepOutcome) -> float | None:
+    """Mean score of the determined, not yet asked questions, answered from the memory after this step."""
+    return _mean(step.pending_scores) if step.pending_scores else None

@@ -643,3 +643,38 @@ def test_llm_answer_agent_with_a_real_tiny_model_batches_and_caches(episodes):
     assert len(backend.batches) == calls and [a["prediction"] for a in again] == [
         a["prediction"] for a in answers
     ]
+
+
+# ------------------------------------------------------------------------------------------ qa_pending
+def _toy_episode():
+    from memgym.envs.episode import Episode, Question, Session, Turn
+
+    turns = [Turn("D1:1", "Ana", "I live in Lisbon."), Turn("D1:2", "Ana", "Nice weather."),
+             Turn("D1:3", "Ana", "My cat is Tom."), Turn("D1:4", "Ana", "Bye.")]
+    qs = [
+        Question("q1", "Where does Ana live?", ["Lisbon"], "single-hop", evidence=["D1:1"], candidates=["Lisbon", "Porto"]),
+        Question("q2", "What is Ana's cat?", ["Tom"], "single-hop", evidence=["D1:3"], asked_after="D1:3",
+                 candidates=["Tom", "Rex"]),
+        Question("q3", "Anything?", ["x"], "single-hop"),  # no evidence: never determined
+    ]
+    return Episode("toy", ["Ana"], [Session("D1", None, turns)], qs)
+
+
+def test_pending_points_are_the_determined_questions_not_yet_asked():
+    from memgym.envs.answering import pending_points
+
+    env = MemoryManagerEnv([_toy_episode()])
+    points = pending_points(env.episodes[0], env.units_for(0))
+    assert {i: [q.id for q in qs] for i, qs in points.items()} == {
+        0: ["q1"], 1: ["q1"], 2: ["q1", "q2"], 3: ["q1"]  # q2 is asked after D1:3, q3 has no evidence
+    }
+
+
+def test_qa_pending_pays_what_the_step_did_to_what_the_memory_should_know():
+    env = MemoryManagerEnv([_toy_episode()], reward_weights={"qa": 0.0, "qa_episode": 0.0, "qa_pending": 1.0})
+    assert env.probes_pending and not MemoryManagerEnv([_toy_episode()]).probes_pending
+    env.reset(seed=0)
+    _, reward, *_, info = env.step('{"memory": [{"id": "new", "text": "Ana: I live in Lisbon.", "event": "ADD"}]}')
+    assert reward == 1.0 and info["reward_components"]["reward/qa_pending"] == 1.0 and info["answers"] == []
+    _, reward, *_, info = env.step('{"memory": [{"id": "m1", "event": "DELETE"}]}')  # forgets Lisbon
+    assert reward == 0.0

@@ -307,7 +307,8 @@ def test_composer_errors_name_the_fix():
 
 def test_reward_components_are_one_registry_of_named_functions():
     assert REWARDS.names() == sorted(
-        ["qa", "qa_episode", "format_penalty", "tool_success", "tool_success_episode", "compression", "oracle_ops"]
+        ["qa", "qa_episode", "format_penalty", "tool_success", "tool_success_episode", "compression", "oracle_ops",
+         "qa_pending"]
     )
     with pytest.raises(UnknownNameError, match="Did you mean: compression"):
         REWARDS.get("compresion")
@@ -336,6 +337,8 @@ def test_reward_components_on_hand_computed_steps():
     assert REWARDS.get("qa_episode")(last) == 0.75
     assert REWARDS.get("tool_success_episode")(last) == 0.75  # 1 - (1 failed + 1 refused) / 8 tried
     assert REWARDS.get("compression")(last) == 0.75  # 1 - 25 / 100
+    assert REWARDS.get("qa_pending")(StepOutcome(results=(), error=None, pending_scores=(1.0, 0.0, 0.0))) == 1 / 3
+    assert REWARDS.get("qa_pending")(last) is None  # nothing pending
 
 
 def test_a_registered_reward_component_is_paid_and_logged():

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from memgym.envs.answering.cache import AnswerCache, memories_hash, question_key
-from memgym.envs.answering.points import question_points, tied_questions
+from memgym.envs.answering.points import pending_points, question_points, tied_questions
 from memgym.envs.episode import Question
 from memgym.envs.memory_bank import MemoryEntry
 from memgym.errors import MemgymError
@@ -38,6 +38,7 @@ __all__ = [
     "answer_pending",
     "make_answer_agent",
     "memories_hash",
+    "pending_points",
     "question_key",
     "question_points",
     "tied_questions",

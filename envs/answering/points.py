@@ -47,3 +47,28 @@ def tied_questions(episode: Episode) -> dict[str, list[Question]]:
         if known:
             tied.setdefault(max(known, key=position.__getitem__), []).append(q)
     return tied
+
+
+def pending_points(episode: Episode, units: Sequence[Unit]) -> dict[int, list[Question]]:
+    """Map each unit index to the questions *determined but not yet asked* right after its step.
+
+    A question is determined once every turn of its evidence has been shown (its answer cannot change
+    any more before it is asked: a change would be evidence too), and pending until it is asked. Scored
+    from the memory right after a step, these questions measure what the step's action did to everything
+    the memory should already know: the ``qa_pending`` reward component. Questions without evidence are
+    never determined.
+    """
+    position = {t.id: i for i, t in enumerate(episode.turns())}
+    spans = []
+    for q in episode.questions:
+        known = [position[e] for e in q.evidence if e in position]
+        if not known:
+            continue
+        asked = position.get(q.asked_after, len(position)) if q.asked_after is not None else len(position)
+        spans.append((max(known), asked, q))
+    reach = -1
+    out: dict[int, list[Question]] = {}
+    for u in units:
+        reach = max([reach, *(position.get(t.id, -1) for t in u.turns)])
+        out[u.index] = [q for ready, asked, q in spans if ready <= reach <= asked]
+    return out
