@@ -226,3 +226,18 @@ def test_weights_are_synced_after_each_update_and_on_resume(tmp_path):
     assert CountingSync.syncs == 1  # after the one update
     trainer(2).train()
     assert CountingSync.syncs == 3  # the resumed checkpoint, then the second update
+
+
+def test_flat_groups_can_be_left_out_of_the_update(tmp_path):
+    from memgym.trainers.rollout import Step, Trajectory
+
+    def traj(group, reward):
+        return Trajectory(group=group, episode_index=0, steps=[Step([1], [2], None, "x", reward)])
+
+    trajs = [traj(0, 1.0), traj(0, 1.0), traj(1, 0.0), traj(1, 1.0)]
+    keep_all = GRPOTrainer(config(tmp_path), make_env=make_env)
+    assert keep_all.select_trajectories(trajs) == (trajs, {"frac_reward_zero_std": 0.5})
+    drop = GRPOTrainer(config(tmp_path / "d", "grpo", "grpo.drop_zero_std_groups=true"), make_env=make_env)
+    kept, metrics = drop.select_trajectories(trajs)
+    assert kept == trajs[2:] and metrics == {"frac_reward_zero_std": 0.5, "train/kept_fraction": 0.5}
+    assert drop.select_trajectories(trajs[:2])[0] == []  # every group flat: nothing to train on

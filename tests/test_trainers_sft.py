@@ -9,7 +9,14 @@ import torch
 from memgym.policies.backends.chat import encode_chats
 from memgym.trainers.config import SFTConfig
 from memgym.trainers.prompting import COMPACT_MANAGER_PROMPT, SkipSpeakers, SystemPrompt, compact_mem0_action
-from memgym.trainers.sft import balance_operations, collect_examples, run_sft, tokenize_examples
+from memgym.trainers.sft import (
+    balance_operations,
+    collect_examples,
+    load_examples,
+    make_teacher,
+    run_sft,
+    tokenize_examples,
+)
 
 DATA = {
     "n_episodes": 2,
@@ -43,6 +50,38 @@ def test_each_example_names_the_operation_it_teaches():
     for e in examples:
         events = sorted({item["event"] for item in json.loads(e["completion"])["memory"]})
         assert e["op"] == ("+".join(events) or "NOOP")
+
+
+def test_a_policy_teacher_is_imitated_instead_of_the_oracle():
+    from memgym.envs.stepping import step_envs
+    from memgym.policies.managers import make_policy
+
+    examples = collect_examples(make_env, [0], make_teacher("mem0_heuristic"))
+    env, policy = make_env().unwrapped, make_policy("mem0_heuristic")
+    obs, _ = env.reset(seed=0, options={"episode_index": 0})
+    expected = []
+    while env.current_unit is not None:
+        expected.append(policy.act([obs], [env])[0])
+        obs = step_envs([env], expected[-1:])[0].observation
+    assert [e["completion"] for e in examples] == expected
+    oracle = collect_examples(make_env, [0])
+    assert [e["completion"] for e in examples] != [e["completion"] for e in oracle]  # an imperfect teacher
+    assert make_teacher("oracle") is None
+    with pytest.raises(Exception, match="Did you mean: mem0_heuristic"):
+        make_teacher("mem0_heuristc")
+
+
+def test_examples_from_a_jsonl_file_and_clear_errors(tmp_path):
+    path = tmp_path / "teacher.jsonl"
+    rows = [{"prompt": [{"role": "user", "content": "I moved."}], "completion": '{"memory": [{"id": "m1", "event": "DELETE"}]}'},
+            {"prompt": [{"role": "user", "content": "Hi."}], "completion": '{"memory": []}'}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert [e["op"] for e in load_examples(path)] == ["DELETE", "NOOP"]
+    path.write_text(json.dumps(rows[0]) + "\n" + json.dumps({"prompt": "not a list", "completion": "x"}) + "\n")
+    with pytest.raises(Exception, match=r"teacher.jsonl, record 2, field 'prompt'"):
+        load_examples(path)
+    with pytest.raises(Exception, match="no such file"):
+        load_examples(tmp_path / "missing.jsonl")
 
 
 def test_balance_operations_moves_shares_toward_rare_operations():

@@ -162,6 +162,10 @@ class RLTrainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         return [{"params": params, "lr": self.config.train.learning_rate}]
 
+    def select_trajectories(self, trajectories: list[Trajectory]) -> tuple[list[Trajectory], dict[str, float]]:
+        """The trajectories the update trains on (default: all), and metrics about the choice."""
+        return trajectories, {}
+
     def prepare(self, rb: RolloutBatch) -> dict[str, float]:
         """Fill ``rb.targets`` before the update; returns metrics to log."""
         raise NotImplementedError
@@ -330,10 +334,13 @@ class RLTrainer:
         self.collector.times.reset()
         start = time.perf_counter()
         trajectories = self.collect_rollouts(step)
-        rb = self.build_batch(trajectories)
+        kept, metrics = self.select_trajectories(trajectories)
         t_update = time.perf_counter()
-        metrics = self.prepare(rb)
-        metrics.update(self.update(rb, step))
+        if kept:
+            rb = self.build_batch(kept)
+            metrics.update(self.prepare(rb))
+            metrics.update(self.update(rb, step))
+        metrics["train/updated"] = float(bool(kept))  # 0: no trajectory carried a learning signal
         now = time.perf_counter()
         metrics.update(rollout_metrics(trajectories))
         times = self.collector.times

@@ -166,6 +166,10 @@ class SFTConfig:
 
     enabled: bool = False
     """Run the warm start before RL (always runs when ``algorithm`` is ``sft``)."""
+    teacher: str = "oracle"
+    """Whom the warm start imitates: ``oracle`` (the synthetic labels), a registered policy's name (e.g.
+    ``mem0_heuristic``: an imperfect teacher RL can improve on), or a ``.jsonl`` file of examples
+    ``{"prompt": [messages], "completion": text}`` (any teacher's trajectories)."""
     num_episodes: int = 64
     """Training episodes whose oracle trajectories become examples."""
     epochs: float = 1.0

@@ -20,6 +20,7 @@ from memgym.trainers.advantages import group_advantages
 from memgym.trainers.base import RLTrainer, RolloutBatch
 from memgym.trainers.batching import StepBatch, completion_logps
 from memgym.trainers.losses import clipped_policy_loss
+from memgym.trainers.rollout import Trajectory
 
 
 class GRPOTrainer(RLTrainer):
@@ -27,15 +28,27 @@ class GRPOTrainer(RLTrainer):
 
     algorithm = "grpo"
 
+    def select_trajectories(self, trajectories: list[Trajectory]) -> tuple[list[Trajectory], dict[str, float]]:
+        """With ``grpo.drop_zero_std_groups``, leave out of the update the groups whose returns are all
+        equal: their advantage is 0, so they carry no gradient but cost a forward and backward pass
+        (DAPO's dynamic sampling, without re-sampling)."""
+        returns: dict[int, list[float]] = {}
+        for t in trajectories:
+            returns.setdefault(t.group, []).append(t.total_reward)
+        flat = {g for g, r in returns.items() if len(r) < 2 or max(r) - min(r) < 1e-8}
+        metrics = {"frac_reward_zero_std": len(flat) / max(len(returns), 1)}
+        if not self.config.grpo.drop_zero_std_groups:
+            return trajectories, metrics
+        kept = [t for t in trajectories if t.group not in flat]
+        return kept, {**metrics, "train/kept_fraction": len(kept) / max(len(trajectories), 1)}
+
     def prepare(self, rb: RolloutBatch) -> dict[str, float]:
         returns = torch.tensor([t.total_reward for t in rb.trajectories], dtype=torch.float32)
         groups = torch.tensor([t.group for t in rb.trajectories])
         advantages = group_advantages(returns, groups, self.config.grpo.scale_rewards)
         rb.targets["advantages"] = advantages[rb.step_traj]
-        zero_std = [float(returns[groups == g].std(unbiased=False)) < 1e-8 for g in torch.unique(groups)]
         return {
             "reward_std": float(returns.std()) if len(returns) > 1 else 0.0,
-            "frac_reward_zero_std": sum(zero_std) / len(zero_std),
             "advantage_abs_mean": float(advantages.abs().mean()),
         }
 

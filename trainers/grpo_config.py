@@ -27,6 +27,9 @@ class GRPOConfig:
     """Divide ``R - mean(group)`` by the group's std (``group``), the batch's std (``batch``) or not at all."""
     mask_truncated_completions: bool = False
     """Drop from the loss the completions that hit ``max_new_tokens`` without finishing (DAPO)."""
+    drop_zero_std_groups: bool = False
+    """Leave out of the update the groups whose G returns are all equal (no gradient, full cost); the
+    step is skipped when every group is flat (DAPO's dynamic sampling without re-sampling)."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.epsilon < 1.0:

@@ -151,8 +151,9 @@ def _load_average() -> str:
 
 
 def warm_start(trainer: Any) -> dict[str, float]:
-    """Memory-SFT on the oracle trajectories of the first ``sft.num_episodes`` training episodes."""
-    from memgym.trainers.sft import balance_operations, collect_examples, run_sft
+    """Memory-SFT on the teacher's trajectories (``sft.teacher``) of the first ``sft.num_episodes``
+    training episodes, or on the examples of a JSONL file."""
+    from memgym.trainers.sft import balance_operations, collect_examples, load_examples, make_teacher, run_sft
 
     cfg = trainer.config
     n = min(cfg.sft.num_episodes, trainer.sampler.num_episodes)
@@ -161,13 +162,17 @@ def warm_start(trainer: Any) -> dict[str, float]:
         from memgym.trainers.base import deep_merge, make_env_factory
 
         make_env = make_env_factory(cfg.env.id, deep_merge(trainer.env_kwargs, cfg.sft.env_kwargs))
-    examples = collect_examples(
-        make_env,
-        list(range(n)),
-        seed=cfg.seed,
-        prompt_format=trainer.prompt_format,
-        compact_actions=cfg.sft.compact_actions,
-    )
+    if cfg.sft.teacher.endswith(".jsonl"):
+        examples = load_examples(cfg.sft.teacher)
+    else:
+        examples = collect_examples(
+            make_env,
+            list(range(n)),
+            make_teacher(cfg.sft.teacher),
+            seed=cfg.seed,
+            prompt_format=trainer.prompt_format,
+            compact_actions=cfg.sft.compact_actions,
+        )
     examples = balance_operations(examples, cfg.sft.op_balance, seed=cfg.seed)
     metrics = run_sft(
         trainer.model, trainer.tokenizer, examples, cfg.sft, trainer.run_dir / "sft", seed=cfg.seed

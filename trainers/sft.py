@@ -28,6 +28,63 @@ def oracle_teacher(env: Any, obs: dict) -> str:
     return env.unwrapped.oracle_action()
 
 
+class PolicyTeacher:
+    """A registered memory-manager policy as the teacher (e.g. ``mem0_heuristic``): an imperfect teacher,
+    so the warm start imitates decisions that RL can then improve on."""
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        from memgym.policies.managers import make_policy
+
+        self.policy = make_policy(name, **kwargs)
+
+    def __call__(self, env: Any, obs: dict) -> str:
+        return self.policy.act([obs], [env.unwrapped])[0]
+
+
+def make_teacher(spec: str) -> Teacher | None:
+    """``"oracle"`` (None: the default), a registered policy's name, or a JSONL file of examples (read
+    by :func:`load_examples` instead: it returns ``None`` here)."""
+    if spec == "oracle":
+        return None
+    if spec.endswith(".jsonl"):
+        return None
+    from memgym.policies.managers import POLICIES
+
+    POLICIES.get(spec)  # an unknown name lists the known ones
+    return PolicyTeacher(spec)
+
+
+def load_examples(path: str | Path) -> list[dict[str, Any]]:
+    """Warm-start examples from a JSONL file, one per line: ``{"prompt": [messages], "completion": text}``
+    (trajectories of any teacher, e.g. a larger model). The operation kinds are read from the completion.
+
+    Raises:
+        DatasetError: the file is missing or a line lacks a field (names the file, line and field).
+    """
+    import json
+
+    from memgym.envs.action_parser import parse_action
+    from memgym.errors import DatasetError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError("no such file", file=str(path))
+    examples = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"not JSON ({exc.msg})", file=str(path), record=number) from exc
+        for key, kind in (("prompt", list), ("completion", str)):
+            if not isinstance(row.get(key) if isinstance(row, dict) else None, kind):
+                raise DatasetError(f"expected a {kind.__name__}", file=str(path), record=number, field=key)
+        kinds = sorted({op.kind for op in parse_action(row["completion"]).ops} - {"NOOP"})
+        examples.append({"prompt": row["prompt"], "completion": row["completion"], "op": "+".join(kinds) or "NOOP"})
+    return examples
+
+
 def collect_examples(
     make_env: Callable[[], Any],
     episode_indices: Sequence[int],
