@@ -241,3 +241,21 @@ def test_flat_groups_can_be_left_out_of_the_update(tmp_path):
     kept, metrics = drop.select_trajectories(trajs)
     assert kept == trajs[2:] and metrics == {"frac_reward_zero_std": 0.5, "train/kept_fraction": 0.5}
     assert drop.select_trajectories(trajs[:2])[0] == []  # every group flat: nothing to train on
+
+
+def test_a_bfloat16_rollout_copy_follows_the_trained_weights():
+    from memgym.policies.models import tiny_model
+    from memgym.trainers.config import GenerationConfig
+    from memgym.trainers.modeling import build_backend
+
+    model, tokenizer = tiny_model()
+    backend = build_backend(GenerationConfig(dtype="bfloat16"), model, tokenizer)
+    assert backend.model is not model and next(backend.model.parameters()).dtype == torch.bfloat16
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)  # what an update does
+    first = next(backend.model.parameters())
+    assert not torch.allclose(first.float(), next(model.parameters()), atol=1e-2)
+    backend.sync_weights()
+    assert torch.allclose(next(backend.model.parameters()).float(), next(model.parameters()), atol=2e-2)
+    same = build_backend(GenerationConfig(dtype="float32"), model, tokenizer)
+    assert same.model is model  # float32: the live model itself

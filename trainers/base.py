@@ -162,6 +162,14 @@ class RLTrainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         return [{"params": params, "lr": self.config.train.learning_rate}]
 
+    def autocast(self) -> Any:
+        """The precision context of training's forward passes (``model.dtype``; float32 weights stay)."""
+        from memgym.trainers.modeling import resolve_dtype
+
+        dtype = resolve_dtype(self.config.model.dtype)
+        device = "cuda" if next(self.model.parameters()).is_cuda else "cpu"
+        return torch.autocast(device, dtype=dtype or torch.float32, enabled=dtype is not None)
+
     def select_trajectories(self, trajectories: list[Trajectory]) -> tuple[list[Trajectory], dict[str, float]]:
         """The trajectories the update trains on (default: all), and metrics about the choice."""
         return trajectories, {}
@@ -262,7 +270,8 @@ class RLTrainer:
             for k in range(0, len(rows), self.config.train.micro_batch_size):
                 chunk = rows[k : k + self.config.train.micro_batch_size]
                 sub = select_rows(rb.batch, chunk)
-                lp, h = completion_logps(model, sub, self.config.generation.temperature, return_hidden)
+                with self.autocast():
+                    lp, h = completion_logps(model, sub, self.config.generation.temperature, return_hidden)
                 logps[k : k + len(chunk), : lp.shape[1]] = lp
                 if h is not None:
                     hidden = torch.zeros(len(rows), h.shape[-1]) if hidden is None else hidden
@@ -312,7 +321,8 @@ class RLTrainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 for k in range(0, len(minibatch), t.micro_batch_size):
                     rows = minibatch[k : k + t.micro_batch_size]
-                    loss, stats = self.micro_loss(rb, rows, select_rows(rb.batch, rows), minibatch)
+                    with self.autocast():
+                        loss, stats = self.micro_loss(rb, rows, select_rows(rb.batch, rows), minibatch)
                     loss.backward()
                     for key, value in stats.items():
                         totals.setdefault(key, []).append(value)

@@ -51,6 +51,10 @@ class ModelConfig:
     """Modules that get adapters; ``["all-linear"]`` means every linear layer but the output head."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory, about a third more time."""
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    """Compute precision of training's forward and backward passes: ``bfloat16`` runs them under autocast
+    (the weights and the optimizer stay float32); ``auto`` picks it where the machine computes bfloat16
+    natively (measured on an AVX512-BF16 CPU: a training step 2x, prefill 1.8x faster), else float32."""
     trainable_layers: int | None = None
     """Train only the top N decoder blocks (and the final norm); the embeddings and lower blocks stay
     frozen, so the backward pass stops at block N from the top. With ``use_peft`` the adapters go on those
@@ -104,6 +108,9 @@ class GenerationConfig:
     """Temperature in held-out evaluation (0: greedy)."""
     batch_size: int = 32
     """Most prompts sent to the backend in one call (rollouts of many environments are batched together)."""
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    """Precision of the rollout and evaluation model: ``bfloat16`` generates with a bfloat16 copy of the
+    policy, refreshed after every update (``auto``: where the machine computes bfloat16 natively)."""
     constrained: Literal["format", "choices"] | None = None
     """Grammar-constrained decoding of actions (rollouts, evaluation; llguidance): ``format`` samples only
     actions that parse, on the ids shown, with the model's own texts; ``choices`` also restricts texts to

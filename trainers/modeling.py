@@ -136,4 +136,29 @@ def build_backend(gen: GenerationConfig, model: torch.nn.Module, tokenizer: Any)
             temperature=gen.temperature,
             top_p=gen.top_p,
         )
+    dtype = resolve_dtype(gen.dtype)
+    if dtype is not None and dtype != next(model.parameters()).dtype:
+        import copy
+
+        copy_ = copy.deepcopy(model).to(dtype).eval()
+        for p in copy_.parameters():
+            p.requires_grad_(False)
+        return make_backend("hf", model=copy_, tokenizer=tokenizer, device=None, batch_size=gen.batch_size, source=model)
     return make_backend("hf", model=model, tokenizer=tokenizer, device=None, batch_size=gen.batch_size)
+
+
+def native_bfloat16() -> bool:
+    """Whether this machine computes bfloat16 natively (a CUDA GPU that supports it, or a CPU with
+    AVX512-BF16 or AMX); on other CPUs bfloat16 is emulated and slower than float32."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check() for check in checks if check is not None)
+
+
+def resolve_dtype(name: str) -> torch.dtype | None:
+    """``"auto"`` (bfloat16 where :func:`native_bfloat16`, else ``None``: float32), ``"float32"`` or
+    ``"bfloat16"``."""
+    if name == "auto":
+        return torch.bfloat16 if native_bfloat16() else None
+    return {"float32": None, "bfloat16": torch.bfloat16}[name]

@@ -175,8 +175,15 @@ def warm_start(trainer: Any) -> dict[str, float]:
         )
     examples = balance_operations(examples, cfg.sft.op_balance, seed=cfg.seed)
     metrics = run_sft(
-        trainer.model, trainer.tokenizer, examples, cfg.sft, trainer.run_dir / "sft", seed=cfg.seed
+        trainer.model,
+        trainer.tokenizer,
+        examples,
+        cfg.sft,
+        trainer.run_dir / "sft",
+        seed=cfg.seed,
+        dtype=cfg.model.dtype,
     )
+    trainer.backend.sync_weights()  # a rollout copy of the policy (bfloat16) learns what SFT changed
     logger = trainer.open_logger()
     for sft_step, loss in metrics.pop("sft/history"):
         logger.log({"sft/step": sft_step, "sft/loss": loss}, step=0)

@@ -185,8 +185,10 @@ def run_sft(
     *,
     seed: int = 0,
     report_to: Sequence[str] = (),
+    dtype: str = "float32",
 ) -> dict[str, Any]:
-    """Train ``model`` in place on the examples with TRL's ``SFTTrainer``.
+    """Train ``model`` in place on the examples with TRL's ``SFTTrainer`` (``dtype="bfloat16"``: under
+    bfloat16 autocast, float32 weights).
 
     Returns the mean loss, seconds, examples and optimizer steps, and ``sft/history``: the logged
     ``(step, loss)`` pairs (the warm start's learning curve).
@@ -198,6 +200,9 @@ def run_sft(
     if not examples:
         raise MemgymError("no SFT examples: the teacher produced no steps")
     rows = tokenize_examples(examples, tokenizer, cfg.max_length)
+    from memgym.trainers.modeling import resolve_dtype
+
+    bf16 = resolve_dtype(dtype) is not None
     args = TRLSFTConfig(
         output_dir=str(output_dir),
         num_train_epochs=cfg.epochs,
@@ -215,7 +220,7 @@ def run_sft(
         use_cpu=not _has_cuda(),
         dataloader_num_workers=0,
         disable_tqdm=True,
-        bf16=False,
+        bf16=bf16,
         padding_free=False,
         activation_checkpointing=False,
     )

@@ -43,6 +43,9 @@ class TransformersBackend:
         batch_size: Prompts per ``generate`` call; 1 decodes one prompt at a time.
         chat_template: Jinja text, or the path of a ``.jinja`` file, used instead of the tokenizer's.
         return_logprobs: Keep the per-step logits to report log-probs (costs memory: steps x batch x vocab).
+        source: The model being trained, when ``model`` is a copy of it in another precision (a bfloat16
+            copy generates 1.3-2.6x faster on a CPU with native bfloat16); :meth:`sync_weights` copies the
+            source's current weights into ``model``.
 
     Seeds: with ``SamplingParams.seed`` set, the same prompts, params and ``batch_size`` give the same
     completions; the seed drives a forked torch RNG, so the global RNG state is left as it was.
@@ -59,6 +62,7 @@ class TransformersBackend:
         batch_size: int = 16,
         chat_template: str | Path | None = None,
         return_logprobs: bool = True,
+        source: torch.nn.Module | None = None,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -83,6 +87,7 @@ class TransformersBackend:
         if device is not None:
             model = model.to(device)
         self.model = model
+        self.source = source
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.chat_template = load_chat_template(chat_template)
@@ -95,7 +100,11 @@ class TransformersBackend:
         return next(self.model.parameters()).device
 
     def sync_weights(self) -> None:
-        """Nothing to push: this backend generates with the live model object the trainer updates."""
+        """Copy the trained model's weights into this backend's copy (``source``); without a source the
+        backend generates with the live model object the trainer updates, so there is nothing to push."""
+        if self.source is not None:
+            with torch.no_grad():
+                self.model.load_state_dict(self.source.state_dict(), strict=False)
 
     def generate(self, prompts: list[ChatPrompt], params: SamplingParams | None = None) -> list[Generation]:
         """Generate one completion per chat prompt, in the order given."""
