@@ -4,7 +4,11 @@ from __future__ import annotations
 
 
 class MemgymError(Exception):
-    """Base class of every error memgym raises on purpose."""
+    """Base class of every error memgym raises on purpose.
+
+    Every subclass can be rebuilt from its message alone (``type(err)(str(err))``): Gymnasium's
+    ``AsyncVectorEnv`` re-raises a worker's error that way, and pickling (multiprocessing, Ray) too.
+    """
 
 
 class DatasetError(MemgymError):
@@ -26,11 +30,13 @@ class DatasetError(MemgymError):
 class DependencyNotInstalled(MemgymError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
-    def __init__(self, package: str, extra: str, purpose: str = "") -> None:
+    def __init__(self, package: str, extra: str | None = None, purpose: str = "") -> None:
         why = f" {purpose}" if purpose else ""
-        super().__init__(
-            f"{package} is needed{why} but is not installed. Install it with `pip install 'memgym[{extra}]'`."
+        message = (
+            str(package) if extra is None  # rebuilt from its message (see MemgymError)
+            else f"{package} is needed{why} but is not installed. Install it with `pip install 'memgym[{extra}]'`."
         )
+        super().__init__(message)
         self.package, self.extra = package, extra
 
 
@@ -43,3 +49,7 @@ class UnknownNameError(MemgymError, KeyError):
 
 class ConfigError(MemgymError, ValueError):
     """A configuration value is invalid or fields contradict each other."""
+
+
+class DatasetWarning(UserWarning):
+    """A dataset loads, but something in it is suspect (a cut character, evidence naming no turn)."""

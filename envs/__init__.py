@@ -6,7 +6,7 @@ environment module is imported). The environment classes and helpers load on fir
 Example:
     >>> import memgym.envs
     >>> sorted(i for i in memgym.envs.list_envs() if i.startswith("memgym/"))
-    ['memgym/MemoryConstruct-v0', 'memgym/MemoryManager-v0', 'memgym/MemoryOverwrite-v0']
+    ['memgym/AnswerAgent-v0', 'memgym/MemoryConsolidate-v0', 'memgym/MemoryConstruct-v0', 'memgym/MemoryManager-v0', 'memgym/MemoryOverwrite-v0']
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ _LAZY: dict[str, str] = {
     "MemoryManagerEnv": "memgym.envs.manager",
     "MemoryConstructEnv": "memgym.envs.construct",
     "MemoryOverwriteEnv": "memgym.envs.overwrite",
+    "MemoryConsolidateEnv": "memgym.envs.consolidate",
+    "AnswerAgentEnv": "memgym.envs.answer_agent_env",
+    "build_answer_memories": "memgym.envs.answer_memories",
+    "EXTRACTORS": "memgym.envs.extractors",
     "check_env": "memgym.envs.checker",
     "UnicodeText": "memgym.envs.spaces",
     "ChatMessages": "memgym.envs.spaces",

@@ -61,11 +61,11 @@ class MemoryEnv(OracleActions, gym.Env):
     question's ``asked_after`` turn (or the last step, for questions asked at the end) the answer agent
     answers it from the memories retrieved for the question, and the answers are scored.
 
-    **Action space.** ``action_mode="text"``: :class:`~memgym.envs.spaces.UnicodeText`, the policy's raw
-    text, parsed by :meth:`parse_text` (default: :func:`memgym.envs.action_parser.parse_action`, Mem0
-    JSON or tool calls). ``action_mode="structured"``: see :mod:`memgym.envs.structured`. An unusable
-    action changes nothing: the error is in ``info["error"]`` and costs the ``format_penalty`` component.
-    When any part of an action is invalid, no part is applied.
+    **Action space.** ``action_mode="text"``: :class:`~memgym.envs.spaces.UnicodeText`, raw text parsed by
+    :meth:`parse_text` (default :func:`~memgym.envs.action_parser.parse_action`); ``"structured"``: see
+    :mod:`memgym.envs.structured`. An action that does not parse, or has a malformed item, changes nothing
+    (``info["error"]``, ``format_penalty``); a parsed one applies its operations in order, each alone: one
+    the bank refuses is ``ok: False`` in ``info["ops"]``, the others apply, ``info["error"]`` stays ``None``.
 
     **Observation space.** Text mode: a ``Dict`` with ``messages`` (the chat prompt, a fresh
     ``[system, user]`` pair each step), ``unit`` (the id of what is shown: a turn id or ``chunk N``),

@@ -48,7 +48,13 @@ class MemoryManagerEnv(MemoryEnv):
         builder: how single-step mode builds the bank from the earlier turns: ``"oracle"`` (replay the
             synthetic oracle labels), ``"add_all"`` (ADD every earlier turn), ``"empty"``, or a policy:
             a callable mapping this environment's observation to an action.
-        extractor: optional fact extraction, ``Turn -> list[str]``: each fact becomes its own step.
+        single_step_turns: which turns single-step mode samples: ``"tied"`` (those completing some
+            question's evidence, Memory-R1's tuples) or ``"all"`` (any turn: restatements and small talk
+            too, scored by ``qa_pending`` where no question is tied to them).
+        extractor: optional fact extraction, each fact becoming its own step: a name of
+            :data:`memgym.envs.extractors.EXTRACTORS` (``"llm"``: Mem0's extraction prompt on a backend,
+            ``"sentences"``: model-free) or a callable ``Turn -> list[str]``.
+        extractor_kwargs: arguments of a named extractor (``llm``: ``backend``, ``model``, ``cache_path``...).
         **kwargs: the base class's arguments.
 
     Version History:
@@ -63,21 +69,31 @@ class MemoryManagerEnv(MemoryEnv):
         *,
         mode: str = "episode",
         builder: str | Callable[[Any], Any] = "oracle",
-        extractor: Callable[[Turn], list[str]] | None = None,
+        single_step_turns: str = "tied",
+        extractor: str | Callable[[Turn], list[str]] | None = None,
+        extractor_kwargs: dict | None = None,
         **kwargs: Any,
     ) -> None:
+        from memgym.envs.extractors import make_extractor
+
         check_choice("mode", mode, MODES)
+        check_choice("single_step_turns", single_step_turns, ("tied", "all"))
+        self.single_step_turns = single_step_turns
         if not callable(builder):
             check_choice("builder", builder, BUILDERS)
-        self.mode, self.builder, self.extractor = mode, builder, extractor
+        self.mode, self.builder = mode, builder
+        self.extractor = make_extractor(extractor, **(extractor_kwargs or {}))
         super().__init__(episodes, **kwargs)
 
     # ------------------------------------------------------------------ steps
     def build_units(self, episode: Episode) -> list[Unit]:
+        from memgym.envs.extractors import extract_episode
+
         units: list[Unit] = []
+        extracted = iter(extract_episode(self.extractor, episode) if self.extractor is not None else [])
         for session in episode.sessions:
             for turn in session.turns:
-                facts = self.extractor(turn) if self.extractor is not None else [turn.text]
+                facts = next(extracted) if self.extractor is not None else [turn.text]
                 for j, fact in enumerate(facts):
                     units.append(
                         Unit(
@@ -118,15 +134,16 @@ class MemoryManagerEnv(MemoryEnv):
             raise ConfigError(f"unknown reset option(s) {sorted(options)}; known: episode_index, turn_id")
         episode, units = self.episodes[index], self.units_for(index)
         tied = tied_questions(episode)
+        anywhere = self.single_step_turns == "all"
         if turn_id is None:
-            choices = list(dict.fromkeys(u.turns[0].id for u in units if u.turns[0].id in tied))
+            choices = list(dict.fromkeys(u.turns[0].id for u in units if anywhere or u.turns[0].id in tied))
             if not choices:
                 raise ConfigError(
                     f"episode {episode.id!r} has no question with evidence turns; "
                     "single_step mode scores a turn by the questions its evidence ties to it"
                 )
             turn_id = choices[int(self.np_random.integers(len(choices)))]
-        elif turn_id not in tied:
+        elif turn_id not in tied and not (anywhere and any(u.turns[0].id == turn_id for u in units)):
             raise ConfigError(
                 f"turn {turn_id!r} of episode {episode.id!r} completes no question's evidence; "
                 f"such turns are: {', '.join(sorted(tied)[:10])}"
@@ -137,7 +154,7 @@ class MemoryManagerEnv(MemoryEnv):
         self._build_bank(index, units[:first])
         slot_ids = self._progress.extra.get("slot_ids", {}) if self._progress else {}
         progress = self.new_progress(index, target)
-        progress.points = {len(target) - 1: tied[turn_id]}
+        progress.points = {len(target) - 1: tied.get(turn_id, [])}
         progress.extra["slot_ids"] = slot_ids
         self._progress = progress
 

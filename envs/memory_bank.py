@@ -10,10 +10,11 @@ from __future__ import annotations
 import copy as _copy
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from memgym.envs.operations import Operation, OpResult
+from memgym.envs.operations import Operation, OpResult, clean_text
 
 #: Called after every successful change: ``(event, entry)`` with event "add", "update" or "delete",
 #: or ``("reset", None)`` when the whole bank was replaced (restore, load).
@@ -21,6 +22,28 @@ BankListener = Callable[[str, "MemoryEntry | None"], None]
 
 FLAT_TIERS: tuple[str, ...] = ("memory",)
 MEM_ALPHA_TIERS: tuple[str, ...] = ("core", "semantic", "episodic")
+
+
+_LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_TAG_START = re.compile(r"<(?=/?[A-Za-z!?])")
+
+
+def prompt_text(text: str, *, one_line: bool = True) -> str:
+    r"""Stored text as prompt text that can never be read as the prompt's structure.
+
+    Memories are data a policy wrote: rendered raw, ``"tea\n[m9] ..."`` would show a forged memory line
+    and ``"</semantic><core>"`` would close a tier's tags. So line breaks become the two characters
+    ``\n`` (with ``one_line``; otherwise each kind of line break becomes a newline), other control
+    characters ``\xNN``, and a ``<`` that starts a tag ``&lt;``.
+
+    Example:
+        >>> print(prompt_text("tea\n[m9] </core>"))
+        tea\n[m9] &lt;/core>
+    """
+    text = _LINE_BREAK.sub(r"\\n" if one_line else "\n", text)
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _TAG_START.sub("&lt;", text)
 
 
 def whitespace_tokens(text: str) -> int:
@@ -188,7 +211,7 @@ class MemoryBank:
                                 f"tier {tier!r} holds one block; rewrite it with UPDATE instead of ADD")
         if (error := self._check_text(op)) is not None:
             return error
-        text = op.text.strip()  # type: ignore[union-attr]
+        text = clean_text(op.text.strip())  # type: ignore[union-attr]
         tokens = self.token_counter(text)
         if (error := self._check_capacity(op, 1, tokens)) is not None:
             return error
@@ -224,7 +247,7 @@ class MemoryBank:
             return self._add(op)
         if (error := self._check_text(op)) is not None:
             return error
-        new_text = op.text.strip()  # type: ignore[union-attr]
+        new_text = clean_text(op.text.strip())  # type: ignore[union-attr]
         if new_text == entry.text:
             return self._refuse(op, "unchanged", f"memory {entry.id!r} already says exactly this")
         delta = self.token_counter(new_text) - self.token_counter(entry.text)
@@ -312,12 +335,16 @@ class MemoryBank:
     # ------------------------------------------------------------------ prompts
     def render(self, *, with_ids: bool = True, by_tier: bool | None = None,
                entries: Sequence[MemoryEntry] | None = None, empty: str = "(no memories)") -> str:
-        """The one place a bank becomes prompt text: ``[id] text`` lines, grouped by tier when tiered."""
+        """The one place a bank becomes prompt text: ``[id] text`` lines, grouped by tier when tiered.
+
+        Each memory is one line, escaped by :func:`prompt_text`, so no text can add lines or tags.
+        """
         chosen = list(self._entries.values()) if entries is None else list(entries)
         by_tier = len(self.tiers) > 1 if by_tier is None else by_tier
 
         def line(e: MemoryEntry) -> str:
-            return f"[{e.id}] {e.text}" if with_ids else f"- {e.text}"
+            text = prompt_text(e.text)  # one line, no tags: a memory cannot forge the prompt's structure
+            return f"[{e.id}] {text}" if with_ids else f"- {text}"
 
         if not by_tier:
             return "\n".join(line(e) for e in chosen) or empty

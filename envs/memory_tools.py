@@ -25,6 +25,10 @@ from memgym.envs.memory_bank import MEM_ALPHA_TIERS, MemoryBank
 
 #: The most memories one ``memory_search`` call returns (bounds the next prompt).
 MAX_SEARCH_RESULTS = 50
+#: The most ``memory_search`` calls one action may make; later ones are not run (the prompt says so).
+MAX_SEARCHES_PER_ACTION = 8
+#: The most characters the search results of one action add to the next prompt (longer results are cut).
+MAX_SEARCH_CHARS = 16_000
 
 INSERT, UPDATE, DELETE, SEARCH = "memory_insert", "memory_update", "memory_delete", "memory_search"
 #: The canonical tool names, in the order the schemas list them.
@@ -150,13 +154,30 @@ MEMORY_TOOL_SCHEMAS: list[dict] = tool_schemas(MEM_ALPHA_TIERS, single_slot_tier
 
 
 def run_searches(bank: MemoryBank, retriever: Any, searches: Sequence[Any], default_k: int) -> str:
-    """Answer ``memory_search`` calls as text for the next prompt (at most ``MAX_SEARCH_RESULTS`` each)."""
+    """Answer ``memory_search`` calls as text for the next prompt.
+
+    At most :data:`MAX_SEARCHES_PER_ACTION` calls run, each returning at most :data:`MAX_SEARCH_RESULTS`
+    memories, and the text is cut at :data:`MAX_SEARCH_CHARS`: however many searches a policy writes,
+    the next prompt stays bounded. Memories are rendered by :meth:`MemoryBank.render` (one escaped line
+    each) and queries by their short ``repr``, so nothing found can forge the prompt's structure.
+    """
+    from memgym.envs.action_parser.result import safe_repr
+    from memgym.envs.memory_bank import prompt_text
+    from memgym.envs.operations import clean_text
+
     lines = []
-    for s in searches:
+    for s in searches[:MAX_SEARCHES_PER_ACTION]:
+        query = prompt_text(safe_repr(clean_text(s.query), 120))
         if s.tier is not None and s.tier not in bank.tiers:
-            lines.append(f"search {s.query!r}: unknown tier {s.tier!r}; tiers are {list(bank.tiers)}")
+            lines.append(f"search {query}: unknown tier {safe_repr(s.tier, 40)}; tiers are {list(bank.tiers)}")
             continue
         k = min(s.top_k or default_k, MAX_SEARCH_RESULTS)
-        found = retriever.retrieve(s.query, k, [s.tier] if s.tier else None)
-        lines.append(f"search {s.query!r}:\n" + bank.render(entries=found, by_tier=False))
-    return "\n".join(lines)
+        found = retriever.retrieve(clean_text(s.query), k, [s.tier] if s.tier else None)
+        lines.append(f"search {query}:\n" + bank.render(entries=found, by_tier=False))
+    if len(searches) > MAX_SEARCHES_PER_ACTION:
+        lines.append(f"({len(searches) - MAX_SEARCHES_PER_ACTION} more searches were not run: at most "
+                     f"{MAX_SEARCHES_PER_ACTION} per action)")
+    text = "\n".join(lines)
+    if len(text) > MAX_SEARCH_CHARS:
+        text = text[:MAX_SEARCH_CHARS] + f"\n(the search results were cut at {MAX_SEARCH_CHARS:,} characters)"
+    return text

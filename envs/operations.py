@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 OpKind = Literal["ADD", "UPDATE", "DELETE", "NOOP"]
 OP_KINDS: tuple[str, ...] = ("ADD", "UPDATE", "DELETE", "NOOP")
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    r"""``text`` as valid Unicode: every surrogate code point (which UTF-8 cannot encode) becomes U+FFFD.
+
+    A policy's or a file's text may hold a lone surrogate (``"\ud83d"`` from a cut emoji escape); once
+    stored it would break whatever encodes it later (hashes, tokenizers, JSON files), so the parser, the
+    loaders and the bank clean texts where they come in.
+
+    Example:
+        >>> clean_text("tea \ud83d!") == "tea \ufffd!"
+        True
+    """
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+
 
 #: Why an operation was refused; stable strings that trainers count and tests match.
 OpErrorCode = Literal[
@@ -43,6 +61,12 @@ class Operation:
     tier: str | None = None
     provenance: tuple[str, ...] = ()
     timestamp: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("id", "text", "tier"):  # whatever built it, an operation holds valid Unicode
+            value = getattr(self, name)
+            if isinstance(value, str) and _SURROGATE.search(value):
+                object.__setattr__(self, name, clean_text(value))
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -1,7 +1,9 @@
 """Prompt templates of the environments' text observations, and renderers of actions in each format.
 
 Every text observation is a fresh ``[system, user]`` chat built here from the memory and the step's input
-(no growing history, as in Mem-α). The ``format_*`` functions do the inverse of
+(no growing history, as in Mem-α). What a policy wrote (memories, search queries) and what a file holds
+(turns, dates) is data: it is rendered through :func:`~memgym.envs.memory_bank.prompt_text`, so it can
+never be read as the prompt's structure (a forged ``[m9]`` memory line, a closed ``</semantic>`` tag). The ``format_*`` functions do the inverse of
 :func:`memgym.envs.action_parser.parse_action`: they write operations as the text a policy is asked to
 produce, which is what an oracle policy, a supervised warm start or a benchmark feeds the environment.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from memgym.envs.memory_bank import MemoryBank, MemoryEntry
+from memgym.envs.memory_bank import MemoryBank, MemoryEntry, prompt_text
 from memgym.envs.operations import Operation
 
 # ----------------------------------------------------------------------------- MemoryManager (Memory-R1)
@@ -42,9 +44,9 @@ def manager_messages(
     """The Memory-R1 manager prompt: one new message (or extracted fact) and its related memories."""
     user = MANAGER_USER.format(
         memories=bank.render(entries=related, by_tier=False),
-        when=when or "time unknown",
-        speaker=speaker,
-        text=text,
+        when=prompt_text(when or "time unknown"),
+        speaker=prompt_text(speaker),
+        text=prompt_text(text, one_line=False),
     )
     return [{"role": "system", "content": MANAGER_SYSTEM}, {"role": "user", "content": user}]
 
@@ -81,7 +83,10 @@ def construct_messages(
     tools_text = "\n".join(json.dumps(t["function"], ensure_ascii=False) for t in tools)
     searches = f"\n\nResults of your searches:\n{search_results}" if search_results else ""
     user = CONSTRUCT_USER.format(
-        memory=bank.render(by_tier=True), when=when or "time unknown", chunk=chunk, searches=searches
+        memory=bank.render(by_tier=True),
+        when=prompt_text(when or "time unknown").replace('"', "'"),
+        chunk=prompt_text(chunk, one_line=False),
+        searches=searches,
     )
     return [
         {"role": "system", "content": CONSTRUCT_SYSTEM.format(tools=tools_text)},
@@ -98,15 +103,22 @@ what is outdated. Reply with the whole new memory between <memory> and </memory>
 
 OVERWRITE_USER = """\
 Current memory:
+<memory>
 {memory}
+</memory>
 
 New chunk ({when}):
 {chunk}"""
 
 
 def overwrite_messages(chunk: str, when: str | None, memory: str, budget: int) -> list[dict[str, str]]:
-    """The MemAgent prompt: the previous memory text and the new chunk."""
-    user = OVERWRITE_USER.format(memory=memory or "(empty)", when=when or "time unknown", chunk=chunk)
+    """The MemAgent prompt: the previous memory text (its lines kept, inside ``<memory>`` tags it cannot
+    close) and the new chunk."""
+    user = OVERWRITE_USER.format(
+        memory=prompt_text(memory, one_line=False) or "(empty)",
+        when=prompt_text(when or "time unknown"),
+        chunk=prompt_text(chunk, one_line=False),
+    )
     return [
         {"role": "system", "content": OVERWRITE_SYSTEM.format(budget=budget)},
         {"role": "user", "content": user},

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata
+import inspect
 import warnings
 from typing import Any
 
@@ -38,6 +39,8 @@ MEMGYM_ENVS: dict[str, tuple[str, dict[str, Any]]] = {
     "memgym/MemoryManager-v0": ("memgym.envs.manager:MemoryManagerEnv", {}),
     "memgym/MemoryConstruct-v0": ("memgym.envs.construct:MemoryConstructEnv", {}),
     "memgym/MemoryOverwrite-v0": ("memgym.envs.overwrite:MemoryOverwriteEnv", {}),
+    "memgym/AnswerAgent-v0": ("memgym.envs.answer_agent_env:AnswerAgentEnv", {}),
+    "memgym/MemoryConsolidate-v0": ("memgym.envs.consolidate:MemoryConsolidateEnv", {}),
 }
 
 _ids: dict[str, None] = {}  # ordered set of the ids registered through memgym (own and plugins)
@@ -135,6 +138,61 @@ def list_envs() -> list[str]:
     return sorted(i for i in _ids if i in gym.registry)
 
 
+def _unknown_id(id: str) -> UnknownNameError:
+    close = difflib.get_close_matches(id, list(gym.registry), n=3)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return UnknownNameError(f"unknown environment {id!r}.{hint} memgym environments: {', '.join(list_envs())}")
+
+
+def accepted_kwargs(target: Any) -> set[str] | None:
+    """The keyword arguments an environment class (or factory) takes, following ``**kwargs`` up its base
+    classes; ``None`` when it takes any keyword."""
+    names: set[str] = set()
+    chain = [k for k in target.__mro__ if "__init__" in k.__dict__] if isinstance(target, type) else [target]
+    for fn in chain:
+        if fn is object or fn is gym.Env:  # the last **kwargs went nowhere we can see: accept anything
+            return None
+        try:
+            params = inspect.signature(fn.__init__ if isinstance(fn, type) else fn).parameters.values()
+        except (TypeError, ValueError):  # a builtin without a signature
+            return None
+        names.update(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return names - {"self"}
+    return None
+
+
+def check_env_kwargs(id: str, kwargs: dict[str, Any]) -> None:
+    """Check, without building it, that environment ``id`` exists and takes every argument in ``kwargs``.
+
+    Raises:
+        UnknownNameError: no environment has this id (close ids are suggested).
+        ConfigError: an argument the environment does not take; the message lists close and accepted names.
+    """
+    register_envs()
+    discover_plugins()
+    spec = gym.registry.get(id)
+    if spec is None:
+        raise _unknown_id(id)
+    target = spec.entry_point
+    if isinstance(target, str):
+        from memgym.registry import load_entry_point
+
+        target = load_entry_point(target)
+    accepted = accepted_kwargs(target)
+    if accepted is None:
+        return
+    accepted |= set(inspect.signature(gym.make).parameters) | {"max_episode_steps"}
+    unknown = sorted(k for k in kwargs if k not in accepted)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(accepted), n=3)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ConfigError(
+            f"{id} takes no argument {unknown[0]!r}.{hint} Its arguments: "
+            f"{', '.join(sorted(accepted - set(inspect.signature(gym.make).parameters)))}"
+        )
+
+
 def make(id: str, *, max_episode_steps: int | None = None, **kwargs: Any) -> gym.Env:
     """``gymnasium.make`` after registering memgym's and the plugins' environments.
 
@@ -144,18 +202,13 @@ def make(id: str, *, max_episode_steps: int | None = None, **kwargs: Any) -> gym
 
     Raises:
         UnknownNameError: no environment has this id; the message suggests close ids and lists memgym's.
+        ConfigError: an argument the environment does not take (:func:`check_env_kwargs`).
     """
-    register_envs()
-    discover_plugins()
+    check_env_kwargs(id, kwargs)
     try:
         env = gym.make(id, **kwargs)
     except gym.error.UnregisteredEnv as exc:
-        known = list_envs()
-        close = difflib.get_close_matches(id, list(gym.registry), n=3)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise UnknownNameError(
-            f"unknown environment {id!r}.{hint} memgym environments: {', '.join(known)}"
-        ) from exc
+        raise _unknown_id(id) from exc
     limit = max_episode_steps if max_episode_steps is not None else _time_limits.get(id)
     if limit is not None:
         from memgym.envs.wrappers import TimeLimit

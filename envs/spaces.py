@@ -189,7 +189,7 @@ def hashed_bow(text: str, dim: int) -> np.ndarray:
     """An L2-normalised hashed bag of words (crc32, so it is the same in every process)."""
     vec = np.zeros(dim, dtype=np.float32)
     for word in _WORD.findall(text.lower()):
-        vec[zlib.crc32(word.encode("utf-8")) % dim] += 1.0
+        vec[zlib.crc32(word.encode("utf-8", errors="surrogatepass")) % dim] += 1.0
     norm = float(np.linalg.norm(vec))
     return vec / norm if norm > 0 else vec
 
@@ -254,11 +254,39 @@ def env_spaces(env: Any, max_action_chars: int, max_message_chars: int) -> tuple
     return UnicodeText(max_action_chars), obs
 
 
+#: What replaces the middle of a message longer than the observation space allows.
+CUT_MARK = "\n[... {n:,} characters cut: the prompt is longer than max_message_chars ...]\n"
+
+
+def fit_message(content: str, max_chars: int) -> str:
+    """``content`` within ``max_chars``: a longer one keeps its start and its end around :data:`CUT_MARK`.
+
+    Example:
+        >>> fit_message("abcdefghij" * 20, 150)[:12], len(fit_message("abcdefghij" * 20, 150))
+        ('abcdefghijab', 150)
+    """
+    if len(content) <= max_chars:
+        return content
+    mark = CUT_MARK.format(n=len(content))
+    keep = max(max_chars - len(mark), 0)
+    if keep == 0:
+        return content[:max_chars]
+    head = keep // 2
+    return content[:head] + mark + content[len(content) - (keep - head):]
+
+
 def text_observation(env: Any, unit_id: str, messages: list[dict[str, str]]) -> dict:
-    """A text-mode observation: the prompt, what it shows, the step and the bank's size."""
+    """A text-mode observation: the prompt, what it shows, the step and the bank's size.
+
+    Every message fits the observation space's ``max_message_chars`` (:func:`fit_message`), whatever the
+    memory holds.
+    """
 
     def count(n: int) -> np.ndarray:
         return np.asarray(n, dtype=np.int64)
 
+    limit = getattr(getattr(env.observation_space, "spaces", {}).get("messages"), "max_length", None)
+    if limit is not None and any(len(m["content"]) > limit for m in messages):
+        messages = [{**m, "content": fit_message(m["content"], limit)} for m in messages]
     return {"messages": messages, "unit": unit_id[:256], "step": count(env.progress.cursor),
             "memory_entries": count(len(env.bank)), "memory_tokens": count(env.bank.total_tokens)}

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from memgym.envs.action_parser import ParseError
+from memgym.envs.action_parser.result import safe_repr
 from memgym.envs.operations import Operation
 from memgym.envs.spaces import STRUCTURED_OPS, featurize
 from memgym.envs.units import action_error
@@ -30,14 +31,22 @@ MALFORMED_STRUCTURED: tuple[Any, ...] = ({"op": 99, "target": 0, "content": 0, "
 
 
 def short_repr(value: Any, limit: int = 200) -> str:
-    """``repr(value)``, cut to ``limit`` characters."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """``repr(value)``, cut to ``limit`` characters (safe for any value: see :func:`safe_repr`)."""
+    return safe_repr(value, limit)
+
+
+def in_space(space: Any, action: Any) -> bool:
+    """``space.contains(action)``, false instead of raising for values Gymnasium cannot compare
+    (integers of 2**63 and more raise ``OverflowError`` in ``Discrete.contains``)."""
+    try:
+        return bool(space.contains(action))
+    except (OverflowError, ValueError, TypeError, RecursionError):
+        return False
 
 
 def decode_action(env: MemoryEnv, action: Any, unit: Unit) -> tuple[list[Operation], ParseError | None]:
     """A structured action -> operations, or the reason it cannot be used (nothing is applied then)."""
-    if not env.action_space.contains(action):
+    if not in_space(env.action_space, action):
         return [], action_error(
             "invalid_action", f"{short_repr(action)} is not in the action space {env.action_space}"
         )

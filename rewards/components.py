@@ -24,6 +24,10 @@ Built in (the defaults each environment weighs are on its class, ``default_rewar
                             already determined (all their evidence shown) but not yet asked: what
                             the step did to everything the memory should know by now (dense credit
                             for each action; its questions are answered only when it has a weight)
+``evidence_recall``         LoCoMo's evidence recall of the questions answered after this step (the
+                            share of evidence turns in the retrieved memories' provenance; model-free)
+``evidence_all``            the share of those questions whose evidence turns were all retrieved
+``answer_support``          the share of the gold answers' tokens found in the retrieved memories
 ==========================  =====================================================================
 
 Adding one is one function and one registration, e.g. a penalty on memory size::
@@ -166,3 +170,29 @@ def oracle_ops(step: StepOutcome) -> float | None:
 def qa_pending(step: StepOutcome) -> float | None:
     """Mean score of the determined, not yet asked questions, answered from the memory after this step."""
     return _mean(step.pending_scores) if step.pending_scores else None
+
+
+# ----------------------------------------------------------------------------- memory metrics (issue 13)
+# Model-free measures of the memories retrieved for each answered question (rewards/memory_metrics.py),
+# read from this step's ``info["answers"]`` rows; ``None`` when no answered question has a value.
+def _row_mean(step: StepOutcome, key: str) -> float | None:
+    values = [float(row[key]) for row in step.answers if row.get(key) is not None]
+    return _mean(tuple(values)) if values else None
+
+
+@register_reward("evidence_recall")
+def evidence_recall(step: StepOutcome) -> float | None:
+    """LoCoMo's evidence recall of this step's answered questions: the mean share of evidence turns found."""
+    return _row_mean(step, "evidence_recall")
+
+
+@register_reward("evidence_all")
+def evidence_all(step: StepOutcome) -> float | None:
+    """The share of this step's answered questions (with evidence) whose evidence turns were all found."""
+    return _row_mean(step, "evidence_all")
+
+
+@register_reward("answer_support")
+def answer_support(step: StepOutcome) -> float | None:
+    """The mean share of the gold answers' tokens present in the memories retrieved for the questions."""
+    return _row_mean(step, "answer_support")

@@ -1,25 +1,43 @@
-"""An LLM judge that labels an answer CORRECT or WRONG, in the spirit of the J score Mem0 reports.
+"""An LLM judge that labels an answer correct or wrong, in one of the published styles.
 
-The judge is lenient on wording and on date formats: an answer that refers to the same thing or the
-same time as the gold answer is correct. It runs on any
-:class:`~memgym.policies.backends.GenerationBackend` (transformers, vLLM, an OpenAI-compatible server)
-and batches every uncached item into one ``generate`` call.
+A *judge style* (:data:`JUDGE_STYLES`, the names a protocol or a user picks) fixes the prompt and how
+the reply is read:
+
+- ``"memgym"``: memgym's own prompt (:data:`JUDGE_SYSTEM_PROMPT`): lenient on wording and on date
+  formats, JSON only, :func:`parse_verdict` (robust: JSON or the last label word).
+- ``"mem0"``: Mem0's accuracy prompt, exactly (``evaluation/metrics/llm_judge.py`` of mem0ai/mem0), as
+  one user message; the reply's JSON ``label`` must be exactly ``"CORRECT"`` (:mod:`memgym.rewards.protocols.mem0`).
+- ``"longmemeval"``: LongMemEval's per-question-type prompts (``src/evaluation/evaluate_qa.py`` of
+  xiaowu0162/LongMemEval); correct when the reply contains "yes" (:mod:`memgym.rewards.protocols.longmemeval`).
+
+The judge runs on any :class:`~memgym.policies.backends.GenerationBackend` (transformers, vLLM, an
+OpenAI-compatible server) and batches every uncached item into one ``generate`` call.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from memgym.errors import ConfigError, MemgymError
 from memgym.policies.backends import ChatPrompt, GenerationBackend, SamplingParams
+from memgym.registry import Registry
 
 if TYPE_CHECKING:
     from memgym.envs.answering import AnswerCache
 
-__all__ = ["JUDGE_SYSTEM_PROMPT", "LLMJudge", "build_judge_prompt", "parse_verdict"]
+__all__ = [
+    "JUDGE_STYLES",
+    "JUDGE_SYSTEM_PROMPT",
+    "JudgeItem",
+    "JudgeStyle",
+    "LLMJudge",
+    "build_judge_prompt",
+    "parse_verdict",
+]
 
 JUDGE_SYSTEM_PROMPT = """\
 You grade answers to questions about a long conversation between people. For each item you see the \
@@ -89,15 +107,57 @@ def _gold_text(gold: str | Sequence[str]) -> str:
     return gold if isinstance(gold, str) else " OR ".join(str(g) for g in gold)
 
 
+@dataclass(frozen=True)
+class JudgeItem:
+    """One answer to judge: the question, its gold answer (several as alternatives), the prediction, and
+    what per-type styles need: the ``task`` (e.g. LongMemEval's question type) and whether the question
+    is an abstention (unanswerable) one, whose ``gold`` is then the released explanation."""
+
+    question: str
+    gold: str
+    prediction: str
+    task: str = ""
+    abstention: bool = False
+
+
+@dataclass(frozen=True)
+class JudgeStyle:
+    """A judge's prompt and reply parser: ``prompt(item)`` the chat prompt, ``parse(text)`` 1.0 / 0.0 or
+    ``None`` (no verdict), ``params`` the sampling the published judge used."""
+
+    name: str
+    prompt: Callable[[JudgeItem], ChatPrompt]
+    parse: Callable[[str], float | None]
+    params: SamplingParams
+    source: str = ""
+
+
+def _memgym_prompt(item: JudgeItem) -> ChatPrompt:
+    return build_judge_prompt(item.question, item.gold, item.prediction)
+
+
+#: Judge styles by name; ``"mem0"`` and ``"longmemeval"`` are the published judges, exactly.
+JUDGE_STYLES: Registry[JudgeStyle] = Registry("judge style")
+JUDGE_STYLES.register(
+    "memgym",
+    JudgeStyle("memgym", _memgym_prompt, parse_verdict, SamplingParams(max_new_tokens=48, temperature=0.0),
+               "memgym (rewards/judge.py)"),
+)
+JUDGE_STYLES.register("mem0", "memgym.rewards.protocols.mem0:MEM0_JUDGE")
+JUDGE_STYLES.register("longmemeval", "memgym.rewards.protocols.longmemeval:LONGMEMEVAL_JUDGE")
+
+
 class LLMJudge:
-    """Scores predictions 1.0 (CORRECT) or 0.0 (WRONG) with an LLM, batched and cached.
+    """Scores predictions 1.0 (correct) or 0.0 (wrong) with an LLM, batched and cached.
 
     Args:
-        backend: Any generation backend; the judge model should be strong (the reported J uses
-            GPT-4o-mini), a small local model only tests the plumbing.
-        params: Sampling for the judge; greedy with room for a short JSON reply by default.
-        cache: Verdicts are looked up by ``(question, gold, prediction)`` and stored there. Only parsed
-            verdicts are stored, so an unparsable reply is asked again next time.
+        backend: Any generation backend; the judge model should be strong (Mem0's J uses
+            GPT-4o-mini, LongMemEval's GPT-4o), a small local model only tests the plumbing.
+        params: Sampling for the judge (default: the style's, greedy).
+        cache: Verdicts are looked up by ``(question, gold, prediction)`` (with the style, task and
+            abstention flag folded into the question key) and stored there. Only parsed verdicts are
+            stored, so an unparsable reply is asked again next time.
+        style: A name of :data:`JUDGE_STYLES` or a :class:`JudgeStyle` (default ``"memgym"``).
 
     Attributes:
         unparsable: How many replies held no verdict (each scored 0.0); cumulative.
@@ -109,12 +169,20 @@ class LLMJudge:
         backend: GenerationBackend,
         params: SamplingParams | None = None,
         cache: AnswerCache | None = None,
+        style: str | JudgeStyle = "memgym",
     ) -> None:
         self.backend = backend
-        self.params = params if params is not None else SamplingParams(max_new_tokens=48, temperature=0.0)
+        self.style = JUDGE_STYLES.get(style) if isinstance(style, str) else style
+        self.params = params if params is not None else self.style.params
         self.cache = cache
         self.unparsable = 0
         self.judged = 0
+
+    @property
+    def name(self) -> str:
+        """The style and the backend, for reports."""
+        model = getattr(self.backend, "model_name", None) or getattr(self.backend, "model", None)
+        return f"{self.style.name} judge on {model if isinstance(model, str) else type(self.backend).__name__}"
 
     def judge(
         self, questions: Sequence[str], gold: Sequence[str | Sequence[str]], predictions: Sequence[str]
@@ -130,15 +198,21 @@ class LLMJudge:
                 f"judge got {len(questions)} questions, {len(gold)} gold answers and "
                 f"{len(predictions)} predictions; they must match one to one"
             )
-        items = [
-            (str(q), _gold_text(g), str(p)) for q, g, p in zip(questions, gold, predictions, strict=True)
-        ]
+        return self.judge_items(
+            [JudgeItem(str(q), _gold_text(g), str(p)) for q, g, p in zip(questions, gold, predictions, strict=True)]
+        )
+
+    def judge_items(self, items: Sequence[JudgeItem]) -> list[float]:
+        """One score per :class:`JudgeItem`, in order; the uncached ones go to the backend in one call.
+
+        Raises:
+            MemgymError: the backend returned a different number of generations than prompts.
+        """
+        keys = [self._key(item) for item in items]
         scores: list[float | None] = [
-            self.cache.get_verdict(*item) if self.cache is not None else None for item in items
+            self.cache.get_verdict(*key) if self.cache is not None else None for key in keys
         ]
-        todo = list(
-            dict.fromkeys(item for item, s in zip(items, scores, strict=True) if s is None)
-        )  # dedupe, keep order
+        todo = list(dict.fromkeys(item for item, s in zip(items, scores, strict=True) if s is None))
         if todo:
             verdicts = self._ask(todo)
             for i, item in enumerate(items):
@@ -146,8 +220,15 @@ class LLMJudge:
                     scores[i] = verdicts[item]
         return scores  # type: ignore[return-value]
 
-    def _ask(self, todo: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], float]:
-        generations = self.backend.generate([build_judge_prompt(*item) for item in todo], self.params)
+    def _key(self, item: JudgeItem) -> tuple[str, str, str]:
+        """The cache key: memgym's style keeps the plain question (verdicts cached before styles existed)."""
+        if self.style.name == "memgym":
+            return item.question, item.gold, item.prediction
+        tag = f"[{self.style.name}|{item.task}|{'abs' if item.abstention else ''}] "
+        return tag + item.question, item.gold, item.prediction
+
+    def _ask(self, todo: list[JudgeItem]) -> dict[JudgeItem, float]:
+        generations = self.backend.generate([self.style.prompt(item) for item in todo], self.params)
         if len(generations) != len(todo):
             raise MemgymError(
                 f"judge backend returned {len(generations)} generations for {len(todo)} prompts"
@@ -155,12 +236,12 @@ class LLMJudge:
         self.judged += len(todo)
         verdicts = {}
         for item, generation in zip(todo, generations, strict=True):
-            value = parse_verdict(generation.text)
+            value = self.style.parse(generation.text)
             if value is None:
                 self.unparsable += 1
                 value = 0.0
             elif self.cache is not None:
-                self.cache.put_verdict(*item, value)
+                self.cache.put_verdict(*self._key(item), value)
             verdicts[item] = value
         return verdicts
 

@@ -1,17 +1,32 @@
-"""QA metrics: exact match, SQuAD token F1, LoCoMo's official F1, BLEU-1, and abstention detection.
+"""QA metrics: memgym's SQuAD-style EM / F1 and BLEU-1, LoCoMo's official F1 and EM, and abstention.
 
 Every metric is a pure function of a prediction and its accepted answer(s) returning a float in [0, 1];
 :func:`score_answers` scores a batch against :class:`~memgym.envs.episode.Question` objects so that
-category rules apply.
+category rules apply. :data:`METRICS` is the registry of the names users type (``--metrics``,
+``qa_metric=``), each a scorer ``(prediction, question) -> float``:
 
-The abstention rule
+- ``squad_em`` (alias ``em``): SQuAD-normalised string equality, with memgym's abstention rule;
+- ``squad_f1`` (alias ``f1``): SQuAD token F1 (repeated words counted), with memgym's abstention rule;
+- ``bleu1``: BLEU-1 on SQuAD-normalised words, with memgym's abstention rule;
+- ``locomo_f1``: LoCoMo's QA score, exactly (``task_eval/evaluation.py``), per category;
+- ``locomo_em``: LoCoMo's exact match: equal *sets* of LoCoMo-normalised words;
+- ``mem0_em``, ``mem0_f1``, ``mem0_bleu1``: Mem0's evaluation (:mod:`memgym.rewards.protocols.mem0`);
+- ``mab_accuracy``, ``mab_em``, ``mab_substring_em``, ``mab_f1``, ``mab_eventqa_recall``,
+  ``mab_ruler_recall``, ``mab_recall_at_5``: MemoryAgentBench's
+  (:mod:`memgym.rewards.protocols.memoryagentbench`).
+
+``em`` and ``f1`` are the historical short names of ``squad_em`` and ``squad_f1`` (environments and
+configs default to them); the benchmark-exact metrics apply only their benchmark's own rules.
+
+The abstention rule (memgym's metrics only)
     A question whose accepted answer is :data:`~memgym.envs.episode.ABSTAIN_ANSWER` ("not mentioned")
     asks about something the conversation never stated or retracted. Any prediction that *says* the
     information is not known counts as correct, whatever its wording ("I don't know", "No information
     about that"), and any other prediction as wrong. So under EM, F1 and BLEU-1 such a question scores
     exactly 1.0 or 0.0: a partial overlap with the words "not mentioned" earns nothing.
     :func:`score_answers` also treats LoCoMo's category 5 ("adversarial") this way, because its gold
-    text in the released data is a distractor, not an answer.
+    text in the released data is a distractor, not an answer. This is memgym's rule, not LoCoMo's:
+    ``locomo_f1`` wants "no information available" or "not mentioned" in the prediction.
 
 nltk (stemming, BLEU) is imported on first use: importing it takes seconds and ``import memgym.rewards``
 should not.
@@ -23,20 +38,25 @@ import math
 import re
 import string
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache, lru_cache
 
 from memgym.envs.episode import ABSTAIN_ANSWER, Question
 from memgym.errors import ConfigError, DatasetError
+from memgym.registry import Registry
 
 __all__ = [
     "LOCOMO_CATEGORIES",
     "METRICS",
+    "QuestionScorer",
     "bleu1",
+    "check_metrics",
     "exact_match",
     "is_abstention",
     "locomo_category",
+    "locomo_em",
     "locomo_f1",
+    "memgym_scorer",
     "normalize_answer",
     "score_answers",
     "token_f1",
@@ -217,6 +237,21 @@ def locomo_f1(prediction: str, answer: str, category: int | str) -> float:
     return _f1(_locomo_tokens(prediction), _locomo_tokens(answer), empty_match=False)
 
 
+def locomo_em(prediction: str, answer: str) -> float:
+    """LoCoMo's exact match (``exact_match_score`` in ``task_eval/evaluation.py``): 1.0 when prediction
+    and gold have the same *set* of words after LoCoMo's normalisation (no stemming; order and repeats
+    do not matter; no category rule).
+
+    >>> locomo_em("Pepper and salt, salt!", "salt pepper"), locomo_em("Paris", "the paris")
+    (1.0, 1.0)
+    """
+    def words(text: str) -> set[str]:
+        text = "".join(ch for ch in text.replace(",", "").lower() if ch not in _PUNCTUATION)
+        return set(_LOCOMO_ARTICLES.sub(" ", text).split())
+
+    return float(words(prediction) == words(answer))
+
+
 # ----------------------------------------------------------------------------- BLEU-1
 @cache
 def _bleu():
@@ -257,43 +292,81 @@ def _is_abstention_question(q: Question) -> bool:
     return locomo_category(q.category) == 5 or any(_is_abstain_gold(a) for a in q.answers)
 
 
-def _score_one(metric: str, prediction: str, q: Question) -> float:
-    if metric == "locomo_f1":
-        return max(locomo_f1(prediction, a, q.category) for a in q.answers)
-    if _is_abstention_question(q):
-        return 1.0 if is_abstention(prediction) else 0.0
-    return METRICS[metric](prediction, q.answers)
+#: A registered metric: a prediction and its question in, a score in [0, 1] (or ``None``: not applicable) out.
+QuestionScorer = Callable[[str, Question], "float | None"]
 
 
-#: Metric names :func:`score_answers` accepts (the LLM judge needs a backend: see ``rewards.judge``).
-METRICS = {"em": exact_match, "f1": token_f1, "locomo_f1": locomo_f1, "bleu1": bleu1}
+def memgym_scorer(metric: Callable[[str, Sequence[str]], float]) -> QuestionScorer:
+    """A question scorer from an answers metric, with memgym's abstention rule (LoCoMo category 5
+    included): an abstention question scores 1.0 exactly when the prediction abstains."""
+
+    def score(prediction: str, q: Question) -> float:
+        if _is_abstention_question(q):
+            return 1.0 if is_abstention(prediction) else 0.0
+        return metric(prediction, q.answers)
+
+    score.__doc__ = f"{metric.__name__} with memgym's abstention rule."
+    return score
+
+
+def _score_locomo_f1(prediction: str, q: Question) -> float:
+    return max(locomo_f1(prediction, a, q.category) for a in q.answers)
+
+
+def _score_locomo_em(prediction: str, q: Question) -> float:
+    return max(locomo_em(prediction, a) for a in q.answers)
+
+
+#: Every metric by the name users type; entries are scorers ``(prediction, question) -> float``
+#: (benchmark modules are imported on first use). The LLM judge needs a backend: ``rewards.judge``.
+METRICS: Registry[QuestionScorer] = Registry("metric")
+for _name, _metric in (("em", exact_match), ("squad_em", exact_match), ("f1", token_f1),
+                       ("squad_f1", token_f1), ("bleu1", bleu1)):
+    METRICS.register(_name, memgym_scorer(_metric))
+METRICS.register("locomo_f1", _score_locomo_f1)
+METRICS.register("locomo_em", _score_locomo_em)
+for _name in ("mem0_em", "mem0_f1", "mem0_bleu1"):
+    METRICS.register(_name, f"memgym.rewards.protocols.mem0:score_{_name}")
+for _name in ("mab_accuracy", "mab_em", "mab_substring_em", "mab_f1", "mab_eventqa_recall", "mab_ruler_recall",
+              "mab_recall_at_5"):
+    METRICS.register(_name, f"memgym.rewards.protocols.memoryagentbench:score_{_name}")
+
+
+def check_metrics(metrics: Sequence[str]) -> None:
+    """Raise :class:`ConfigError` naming the unknown metric names (and the known ones), or if none given."""
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise ConfigError(
+            f"unknown metric(s) {unknown or '(none given)'}; known: {', '.join(METRICS.names())} "
+            "(the LLM judge is rewards.judge.LLMJudge)"
+        )
 
 
 def score_answers(
     predictions: Sequence[str], questions: Sequence[Question], metrics: Sequence[str] = ("em", "f1", "bleu1")
-) -> list[dict[str, float]]:
+) -> list[dict[str, float | None]]:
     """Score each prediction against its question's accepted answers, one dict of metric values each.
 
-    Categories apply: ``locomo_f1`` uses the question's category, and abstention questions (an accepted
-    answer of ``ABSTAIN_ANSWER``, or LoCoMo category 5) score 1.0/0.0 under EM, F1 and BLEU-1 by
-    whether the prediction abstains.
+    A value is ``None`` where a metric does not apply to the question (e.g. ``mab_accuracy`` on a
+    MemoryAgentBench sub-task that only a judge scores).
+
+    Categories apply: ``locomo_f1`` uses the question's category, memgym's metrics score abstention
+    questions (an accepted answer of ``ABSTAIN_ANSWER``, or LoCoMo category 5) 1.0/0.0 by whether the
+    prediction abstains, and each benchmark's metrics follow that benchmark's rules.
 
     Raises:
         ConfigError: a metric name is unknown, or the two lists differ in length.
         DatasetError: a question has no accepted answer.
     """
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise ConfigError(
-            f"unknown metric(s) {unknown}; known: {', '.join(METRICS)} "
-            "(the LLM judge is rewards.judge.LLMJudge)"
-        )
+    check_metrics(metrics)
     if len(predictions) != len(questions):
         raise ConfigError(f"{len(predictions)} predictions for {len(questions)} questions")
+    scorers = {m: METRICS.get(m) for m in metrics}
     rows = []
     for prediction, q in zip(predictions, questions, strict=True):
         if not q.answers:
             raise DatasetError("question has no accepted answer", record=q.id, field="answers")
         text = "" if prediction is None else str(prediction)  # a missing answer scores as an empty one
-        rows.append({m: _score_one(m, text, q) for m in metrics})
+        values = {m: scorer(text, q) for m, scorer in scorers.items()}
+        rows.append({m: None if v is None else float(v) for m, v in values.items()})
     return rows

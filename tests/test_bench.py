@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,8 @@ from memgym.policies.bench.report import PLOT_FILES, accuracy_by_length
 
 ENV = "memgym/MemoryManager-v0"
 NOOP = '{"memory": []}'
+FIXTURES = Path(__file__).parent / "fixtures" / "data"
+LOCOMO_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo-dev"
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +166,7 @@ def test_judge_adds_j(episodes, tmp_path):
     )
     assert backend.prompts == n_items  # one judge call, duplicates asked once
     result.save(tmp_path, plots=False)
-    assert "| policy | EM | F1 | BLEU-1 | J |" in (tmp_path / "report.md").read_text()
+    assert "| policy | EM (SQuAD) | F1 (SQuAD) | BLEU-1 (SQuAD words) | J |" in (tmp_path / "report.md").read_text()
 
 
 def test_cli_writes_the_report(tmp_path, capsys):
@@ -246,3 +249,94 @@ def test_llm_policy_in_the_bench_reports_its_tokens(episodes):
         s["ops"]["invalid_action"] + sum(s["ops"][k] for k in ("ADD", "UPDATE", "DELETE", "NOOP", "failed"))
         > 0
     )
+
+
+# ----------------------------------------------------------------------------- protocols
+class TopMemoryAgent:
+    """A model-free answer agent for data without candidates: answers the best memory's text, and records
+    what it was asked (so tests see the protocol's hints)."""
+
+    name = "top-memory"
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def answer(self, questions, memories):
+        self.asked += [q.question for q in questions]
+        return [m[0].text if m else "not mentioned" for m in memories]
+
+
+def test_every_report_names_its_protocol(small_run):
+    result, _, out = small_run
+    data = json.loads((out / "results.json").read_text())
+    assert data["config"]["protocol"]["name"] == "memgym" and data["config"]["metrics"] == ["em", "f1", "bleu1"]
+    assert "Protocol `memgym`" in (out / "report.md").read_text()
+    assert "evidence_recall" in result.summary()["oracle"]["overall"]
+
+
+def test_the_extractive_agent_is_refused_on_data_without_candidates():
+    with pytest.raises(ConfigError, match="the extractive answer agent cannot answer this data: none of its"):
+        run_bench(["noop"], ENV, FIXTURES / "locomo10_mini.json", progress=False)
+
+
+def test_cli_refuses_the_extractive_agent_on_benchmark_data(capsys, tmp_path):
+    from memgym.cli import main
+
+    code = main(["bench", "--data", str(FIXTURES / "locomo10_mini.json"), "--answer-agent", "extractive",
+                 "--policies", "noop", "--out", str(tmp_path), "--no-progress", "--no-plots"])
+    assert code == 2 and "abstentions as scores" in capsys.readouterr().err
+
+
+def test_locomo_protocol_hints_and_category_5(tmp_path):
+    agent = TopMemoryAgent()
+    result = run_bench(["store_all"], ENV, FIXTURES / "locomo10_mini.json", answer_agent=agent, progress=False)
+    assert result.config["protocol"]["name"] == "locomo" and result.metric_names == ["locomo_f1"]
+    assert any(a.endswith("Use DATE of CONVERSATION to answer with an approximate date.") for a in agent.asked)
+    rows = result.policies[0].questions()
+    temporal = next(r for r in rows if r["category"] == "temporal")
+    assert temporal["asked"].startswith(temporal["question"]) and temporal["asked"] != temporal["question"]
+    assert "adversarial" in result.summary()["store_all"]["by_category"]  # LoCoMo counts category 5
+
+
+def test_mem0_protocol_judges_with_mem0s_prompt(tmp_path):
+    from memgym.rewards.judge import LLMJudge
+
+    class Mem0Grader:
+        def __init__(self):
+            self.prompts = []
+
+        def generate(self, prompts, params=None):
+            self.prompts += prompts
+            return [Generation('{"label": "correct"}') for _ in prompts]  # Mem0 reads lower case as wrong
+
+    backend = Mem0Grader()
+    result = run_bench(["store_all"], ENV, FIXTURES / "locomo10_mini.json", answer_agent=TopMemoryAgent(),
+                       protocol="mem0", judge=LLMJudge(backend), progress=False)
+    s = result.summary()["store_all"]
+    assert result.metric_names == ["mem0_f1", "mem0_bleu1", "j"] and s["overall"]["j"] == 0.0
+    assert "adversarial" not in s["by_category"] and result.config["protocol"]["excluded"]["adversarial"] > 0
+    assert all(len(p) == 1 and p[0]["role"] == "user" and "one sentence" in p[0]["content"] for p in backend.prompts)
+    result.save(tmp_path, plots=False)
+    report = (tmp_path / "report.md").read_text()
+    assert "Protocol `mem0`" in report and "| F1 (Mem0) | BLEU-1 (Mem0) | J |" in report
+    with pytest.raises(ConfigError, match="the locomo protocol has no LLM judge"):
+        run_bench(["noop"], ENV, FIXTURES / "locomo10_mini.json", answer_agent=TopMemoryAgent(),
+                  judge=LLMJudge(backend), progress=False)
+
+
+def test_longmemeval_protocol_needs_its_judge():
+    with pytest.raises(ConfigError, match="the longmemeval protocol scores answers with its LLM judge only"):
+        run_bench(["noop"], ENV, FIXTURES / "longmemeval_s_mini.json", answer_agent=TopMemoryAgent(), progress=False)
+
+
+@pytest.mark.skipif(not LOCOMO_DEV.exists(), reason="the LoCoMo development conversations are not here")
+def test_memory_r1_protocol_on_the_development_conversations(tmp_path):
+    result = run_bench(["store_all"], ENV, LOCOMO_DEV, answer_agent=TopMemoryAgent(), protocol="memory-r1",
+                       progress=False)
+    s = result.summary()["store_all"]
+    assert result.config["protocol"]["name"] == "memory-r1" and result.config["protocol"]["part"] == "validation"
+    assert s["overall"]["n"] == 81 and "adversarial" not in s["by_category"]  # conv-30 without category 5
+    assert 0.0 < s["overall"]["evidence_recall"] <= 1.0 and s["overall"]["answer_support"] is not None
+    result.save(tmp_path, plots=False)
+    report = (tmp_path / "report.md").read_text()
+    assert "Protocol `memory-r1`" in report and "evidence recall" in report and "answer support" in report

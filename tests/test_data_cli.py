@@ -100,6 +100,16 @@ def test_convert_with_the_memory_r1_split(tmp_path, capsys):
     ]
 
 
+def test_convert_takes_the_output_as_the_configs_write_it(tmp_path, capsys):
+    # the form the shipped configs/memory_r1_*_locomo.yaml once printed: the output as --out
+    source = str(FIXTURES / "locomo_convs")
+    assert main(["data", "convert", str(FIXTURES / "locomo10_mini.json"), "--split", "memory-r1", "--out",
+                 str(tmp_path / "r1")]) == 0
+    assert [e.id for e in load_episodes(tmp_path / "r1" / "validation.jsonl")] == ["conv-30"]
+    assert main(["data", "convert", source, str(tmp_path / "a.jsonl"), "--out", str(tmp_path / "b.jsonl")]) == 2
+    assert "give the output once" in capsys.readouterr().err
+
+
 def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x"}\n')

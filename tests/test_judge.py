@@ -211,3 +211,21 @@ def test_judge_counts_unparsable_replies_of_an_untrained_model():
     parsed = [parse_verdict(t) for t in backend.texts]
     assert judge.unparsable == sum(v is None for v in parsed) >= 1  # seed 0 says gibberish
     assert scores == [0.0 if v is None else v for v in parsed]
+
+
+def test_judge_styles_change_the_prompt_the_parser_and_the_cache_key():
+    from memgym.rewards.judge import JUDGE_STYLES, JudgeItem
+
+    assert set(JUDGE_STYLES) == {"memgym", "mem0", "longmemeval"}
+    backend = ScriptedBackend()  # replies {"label": "CORRECT"} to everything
+    cache = AnswerCache()
+    mem0 = LLMJudge(backend, cache=cache, style="mem0")
+    lme = LLMJudge(backend, cache=cache, style="longmemeval")
+    item = JudgeItem("How many days?", "18", "19 days", "temporal-reasoning")
+    assert mem0.judge_items([item]) == [1.0]
+    assert lme.judge_items([item]) == [0.0]  # no "yes" in the reply
+    mem0_prompt, lme_prompt = backend.calls[0][0][0], backend.calls[1][0][0]
+    assert [m["role"] for m in mem0_prompt] == ["user"] and "Gold answer: 18" in mem0_prompt[0]["content"]
+    assert "off-by-one" in lme_prompt[0]["content"] and backend.calls[1][1].max_new_tokens == 10
+    assert mem0.judge_items([item]) == [1.0] and len(backend.calls) == 2  # each style has its own cache entries
+    assert LLMJudge(backend).judge(["How many days?"], ["18"], ["19 days"]) == [1.0] and len(backend.calls) == 3

@@ -93,14 +93,26 @@ def test_memory_r1_split_drops_adversarial_questions():
     assert all(q.category != "adversarial" for eps in split.values() for ep in eps for q in ep.questions)
 
 
-def test_memory_r1_split_without_known_ids_uses_order():
+def test_memory_r1_split_finds_conversations_by_number_not_position():
     eps = load_episodes(FIXTURES / "locomo10_mini.json")
+    split = memory_r1_split(list(reversed(eps)))  # a reversed list once made conversation 41 the train split
+    assert [e.id for e in split["train"]] == ["conv-26"] and [e.id for e in split["validation"]] == ["conv-30"]
+    for ep, new_id in zip(eps, ["26", "30", "41"], strict=True):  # the per-conversation form: file stems
+        ep.id = new_id
+    assert [e.id for e in memory_r1_split(eps)["test"]] == ["41"]
+    assert memory_r1_split(eps[:2])["test"] == []  # the two development conversations only
     for ep, new_id in zip(eps, ["x", "y", "z"], strict=True):
         ep.id = new_id
-    split = memory_r1_split(eps)
-    assert [e.id for e in split["train"]] == ["x"] and [e.id for e in split["test"]] == ["z"]
-    with pytest.raises(DatasetError, match="at least 3 conversations"):
-        memory_r1_split(eps[:2])
+    with pytest.raises(DatasetError, match=re.escape("needs LoCoMo conversations 26 (train) and 30 (validation), found no 26 or 30")):
+        memory_r1_split(eps)
+
+
+def test_locomo_without_qa_is_an_error_naming_the_file(tmp_path):
+    conv = json.loads((FIXTURES / "locomo_convs" / "conv-a.json").read_text())
+    del conv["qa"]
+    path = write(tmp_path / "26.json", conv)
+    with pytest.raises(DatasetError, match=re.escape(f"file {path}, record 26, field 'qa': no 'qa' list")):
+        load_episodes(tmp_path, format="locomo")
 
 
 @pytest.mark.skipif(
@@ -128,8 +140,8 @@ def test_longmemeval():
     assert normal.metadata["question_date"] == "2023/05/30 (Tue) 23:40"
     assert json.loads(normal.metadata["haystack_session_ids"]) == ["chat_aa11", "answer_bb22"]
     [qa] = abstention.questions
-    assert qa.category == "abstention" and qa.answers == [ABSTAIN_ANSWER]
-    assert abstention.metadata["question_type"] == "temporal-reasoning"
+    assert qa.category == "temporal-reasoning" and qa.answers == [ABSTAIN_ANSWER]  # its own type, not "abstention"
+    assert abstention.metadata["question_type"] == "temporal-reasoning" and abstention.metadata["abstention"] == "true"
     assert abstention.metadata["original_answer"].startswith("The information provided is not enough")
 
 

@@ -211,7 +211,7 @@ def test_score_answers_applies_categories():
 
 
 def test_score_answers_rejects_bad_input():
-    with pytest.raises(ConfigError, match=re.escape("unknown metric(s) ['judge']; known: em, f1, locomo_f1")):
+    with pytest.raises(ConfigError, match=re.escape("unknown metric(s) ['judge']; known: bleu1, em, f1, locomo_em")):
         score_answers(["x"], _questions()[:1], metrics=("em", "judge"))
     with pytest.raises(ConfigError, match=re.escape("1 predictions for 2 questions")):
         score_answers(["x"], _questions()[:2])
@@ -308,7 +308,7 @@ def test_composer_errors_name_the_fix():
 def test_reward_components_are_one_registry_of_named_functions():
     assert REWARDS.names() == sorted(
         ["qa", "qa_episode", "format_penalty", "tool_success", "tool_success_episode", "compression", "oracle_ops",
-         "qa_pending"]
+         "qa_pending", "evidence_recall", "evidence_all", "answer_support"]
     )
     with pytest.raises(UnknownNameError, match="Did you mean: compression"):
         REWARDS.get("compresion")

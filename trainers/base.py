@@ -471,21 +471,26 @@ class RLTrainer:
 
 
 def rollout_metrics(trajectories: list[Trajectory]) -> dict[str, float]:
-    """Mean return, each reward component, steps, completion length and error rate of a set of rollouts."""
+    """Mean return, each reward component's mean (and ``.../std``), steps, completion length and error rate."""
     n = max(len(trajectories), 1)
     steps = [s for t in trajectories for s in t.steps]
+    returns = torch.tensor([t.total_reward for t in trajectories] or [0.0])
     metrics = {
-        "reward": sum(t.total_reward for t in trajectories) / n,
+        "reward": float(returns.mean()),
+        "reward_std": float(returns.std(unbiased=False)),
         "rollout/steps_per_episode": len(steps) / n,
         "rollout/completion_length": sum(len(s.completion_ids) for s in steps) / max(len(steps), 1),
         "rollout/error_rate": sum(s.error is not None for s in steps) / max(len(steps), 1),
         "rollout/truncated_rate": sum(s.finish_reason == "length" for s in steps) / max(len(steps), 1),
     }
-    components: dict[str, float] = {}
+    per_component: dict[str, list[float]] = {}
     for t in trajectories:
         for name, value in t.reward_components().items():
-            components[name] = components.get(name, 0.0) + value
-    metrics.update({k: v / n for k, v in components.items()})
+            per_component.setdefault(name, []).append(value)
+    for name, values in per_component.items():
+        column = torch.tensor(values)
+        metrics[name] = float(column.sum()) / n
+        metrics[f"{name}/std"] = float(column.std(unbiased=False))
     qa = [t.final_info["episode_qa"] for t in trajectories if "episode_qa" in t.final_info]
     if qa:
         metrics["episode_qa"] = sum(qa) / len(qa)

@@ -51,8 +51,12 @@ def save_checkpoint(
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
     full_state = {**state, "rng": _rng_state()}
     (tmp / STATE_FILE).write_text(json.dumps(full_state, indent=1), encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)
+    old = folder.with_name(folder.name + ".old")  # re-saving a step: set the previous one aside, never delete
+    shutil.rmtree(old, ignore_errors=True)       # it before the new one is in place
+    if folder.exists():
+        folder.rename(old)
     tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
     return folder
 
 
@@ -68,7 +72,10 @@ def load_checkpoint(
     folder = Path(folder)
     if not (folder / STATE_FILE).exists():
         raise MemgymError(f"{folder} is not a checkpoint (no {STATE_FILE})")
-    weights = load_file(str(folder / "trainable.safetensors"))
+    try:
+        weights = load_file(str(folder / "trainable.safetensors"))
+    except (OSError, RuntimeError, ValueError) as err:  # missing or not safetensors
+        raise MemgymError(f"checkpoint {folder}: trainable.safetensors cannot be read ({err})") from err
     params = dict(model.named_parameters())
     missing = [n for n in weights if n not in params]
     if missing:
@@ -78,11 +85,30 @@ def load_checkpoint(
             params[name].copy_(value)
     for name, module in (extra_modules or {}).items():
         module.load_state_dict(load_file(str(folder / f"{name}.safetensors")))
-    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
-    scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=False))
-    state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+    optimizer.load_state_dict(_load_tensors(folder / "optimizer.pt"))
+    scheduler.load_state_dict(_load_tensors(folder / "scheduler.pt"))
+    try:
+        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+    except (ValueError, OSError) as err:
+        raise MemgymError(f"checkpoint {folder}: {STATE_FILE} cannot be read ({err})") from err
     _set_rng_state(state.pop("rng", None))
     return state
+
+
+def _load_tensors(path: Path) -> Any:
+    """A state dict saved by ``torch.save``, loaded with ``weights_only=True``: tensors and plain values
+    only, so resuming from a folder of unknown origin never runs code hidden in a pickle."""
+    import pickle
+
+    try:
+        return torch.load(path, weights_only=True)
+    except FileNotFoundError as err:
+        raise MemgymError(f"checkpoint {path.parent} is incomplete: {path.name} is missing") from err
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise MemgymError(
+            f"refusing to load {path}: it is not a plain state dict of tensors ({first})"
+        ) from err
 
 
 def list_checkpoints(run_dir: str | Path) -> list[Path]:
@@ -90,11 +116,11 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
     root = Path(run_dir) / "checkpoints"
     if not root.exists():
         return []
-    return sorted(
-        p
-        for p in root.glob("step-*")
-        if p.is_dir() and not p.name.endswith(".tmp") and (p / STATE_FILE).exists()
-    )
+    found = {p.name: p for p in root.glob("step-*") if p.is_dir() and (p / STATE_FILE).exists()}
+    done = [p for name, p in found.items() if "." not in name]
+    # a kill between the two renames of a re-save leaves only the step set aside: it still counts
+    done += [p for name, p in found.items() if name.endswith(".old") and name[:-4] not in found]
+    return sorted(done, key=lambda p: p.name)
 
 
 def prune_checkpoints(run_dir: str | Path, keep: int) -> None:

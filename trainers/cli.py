@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -53,43 +54,59 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _resolve_config_path(name: str | None) -> Path | None:
+    """A config file, or the shipped config of that name; an error names both places it looked."""
+    from memgym.errors import ConfigError
+
     if name is None:
         return None
-    path = Path(name)
+    path = Path(name).expanduser()
     if path.is_file():
         return path
-    candidate = name if name.endswith(".yaml") else f"{name}.yaml"
-    return packaged_config(Path(candidate).name)
+    if path.is_dir():
+        raise ConfigError(f"--config {name}: is a folder, not a YAML file")
+    candidate = Path(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml").name
+    try:
+        return packaged_config(candidate)
+    except ConfigError as err:
+        raise ConfigError(f"--config {name}: no such file, and {err}") from err
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from memgym.errors import MemgymError
-    from memgym.trainers.config import describe_config, load_config
+    from memgym.trainers.config import describe_config
 
     if args.help_config:
         print(describe_config())
         return 0
-    try:
-        cfg = load_config(_resolve_config_path(args.config), args.overrides)
-    except MemgymError as err:
-        print(f"memgym train: {err}", file=sys.stderr)
-        return 2
-    if args.dry_run:
-        print(cfg.to_yaml())
-        return 0
-    return _run(cfg)
+    return _guarded("memgym train", lambda: _load(args.config, args.overrides, args.dry_run))
 
 
 def run_quickstart(args: argparse.Namespace) -> int:
-    from memgym.errors import MemgymError
+    return _guarded("memgym quickstart", lambda: _load(QUICKSTART_CONFIG, args.overrides, False))
+
+
+def _load(config: str | None, overrides: list[str], dry_run: bool) -> int:
     from memgym.trainers.config import load_config
 
+    cfg = load_config(_resolve_config_path(config), overrides)
+    if dry_run:
+        print(cfg.to_yaml())
+        return 0
+    return _run(cfg)  # run_training checks what the values name before it loads a model
+
+
+def _guarded(prog: str, run: Callable[[], int]) -> int:
+    """Run ``run``; a memgym error becomes one line on stderr and exit status 2 (``--debug`` or
+    ``MEMGYM_DEBUG=1``: the traceback instead; see :mod:`memgym.cli`)."""
+    from memgym.cli import debug_enabled
+    from memgym.errors import MemgymError
+
     try:
-        cfg = load_config(packaged_config(QUICKSTART_CONFIG), args.overrides)
+        return run()
     except MemgymError as err:
-        print(f"memgym quickstart: {err}", file=sys.stderr)
+        if debug_enabled():
+            raise
+        print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
-    return _run(cfg)
 
 
 def _run(cfg) -> int:  # noqa: ANN001 - a TrainConfig

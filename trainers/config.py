@@ -192,6 +192,9 @@ class SFTConfig:
     proportional to ``count ** (1 - op_balance)`` (0: as collected, 1: equal shares); same example count."""
     compact_actions: bool = True
     """Leave out of the oracle's Mem0 JSON the fields the parser ignores (``old_memory``, a DELETE's text)."""
+    save_steps: int = 50
+    """Checkpoint the warm start every this many optimizer steps (under the run's ``sft/``), so a run killed
+    mid-SFT resumes it there instead of starting it again; 0: no checkpoints until it ends."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Overlaid on ``env.kwargs`` for collecting the oracle trajectories (e.g. ``{mode: episode}`` when RL
     trains on single-step tuples but the warm start replays whole episodes)."""
@@ -276,6 +279,7 @@ class TrainConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         if self.algorithm == "grpo" and self.train.num_generations < 2:
             raise ConfigError(
                 "GRPO needs at least 2 rollouts per group to compare them; set train.num_generations >= 2 "
@@ -303,6 +307,52 @@ class TrainConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
+# ---------------------------------------------------------------------------------------------- value ranges
+#: The range of each numeric field, checked when a config is built: (lowest, highest, lowest allowed?).
+#: ``None`` values (``trainable_layers``, ``max_episode_steps``, ...) are always allowed.
+RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    **{f"train.{k}": (0, None, True) for k in ("max_steps", "warmup_steps", "weight_decay", "save_steps",
+                                             "learning_rate")},
+    **{f"train.{k}": (1, None, True) for k in ("episodes_per_step", "num_generations", "num_iterations",
+                                             "save_total_limit")},
+    "train.max_grad_norm": (0, None, False),
+    **{f"generation.{k}": (1, None, True) for k in ("max_new_tokens", "batch_size")},
+    **{f"generation.{k}": (0, None, True) for k in ("temperature", "eval_temperature")},
+    "generation.top_p": (0, 1, False),
+    "generation.vllm_gpu_memory_utilization": (0, 1, False),
+    "generation.vllm_importance_sampling_cap": (0, None, False),
+    **{f"sft.{k}": (1, None, True) for k in ("num_episodes", "batch_size", "max_length")},
+    "sft.epochs": (0, None, False),
+    "sft.save_steps": (0, None, True),
+    "sft.learning_rate": (0, None, True),
+    "sft.op_balance": (0, 1, True),
+    **{f"model.{k}": (1, None, True) for k in ("lora_r", "trainable_layers")},
+    "model.lora_alpha": (0, None, False),
+    "model.lora_dropout": (0, 1, True),
+    **{f"env.{k}": (1, None, True) for k in ("num_train_episodes", "max_episode_steps")},
+    **{f"eval.{k}": (0, None, True) for k in ("num_episodes", "eval_steps")},
+    "logging.logging_steps": (1, None, True),
+    **{f"rllib.{k}": (1, None, True) for k in ("num_cpus", "train_batch_size", "minibatch_size", "num_epochs",
+                                             "iterations")},
+    "rllib.num_env_runners": (0, None, True),
+    "rllib.learning_rate": (0, None, False),
+}
+
+
+def check_ranges(cfg: TrainConfig) -> None:
+    """Refuse a value outside its field's :data:`RANGES` (a negative ``train.max_steps`` or learning rate)."""
+    for key, (low, high, low_ok) in RANGES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value is None:
+            continue
+        too_low = low is not None and (value < low or (value == low and not low_ok))
+        if too_low or (high is not None and value > high) or value != value:  # value != value: NaN
+            low_text = "" if low is None else f"{'>=' if low_ok else '>'} {low}"
+            bound = " and ".join(b for b in (low_text, "" if high is None else f"<= {high}") if b)
+            raise ConfigError(f"{key} must be {bound}, got {value!r}")
+
+
 # ---------------------------------------------------------------------------------------------- loading
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     """Read a YAML config (or the defaults when ``path`` is None) and apply ``a.b=value`` overrides.
@@ -314,7 +364,12 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"config file {p} does not exist")
-        loaded = yaml.safe_load(p.read_text()) or {}
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"config file {p} is not UTF-8 text ({err.reason} at byte {err.start})") from err
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {p} is not valid YAML: {_yaml_problem(err)}") from err
         if not isinstance(loaded, dict):
             raise ConfigError(f"{p}: a config must be a mapping of sections, got {type(loaded).__name__}")
         data = loaded
@@ -328,7 +383,12 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"override {item!r} must look like key=value (e.g. train.learning_rate=1e-6)")
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(
+            f"override {item!r}: the value is not valid YAML ({_yaml_problem(err)}); quote it to pass text"
+        ) from err
     parts = key.strip().split(".")
     node = data
     for part in parts[:-1]:
@@ -337,6 +397,14 @@ def apply_override(data: dict[str, Any], item: str) -> None:
             raise ConfigError(f"override {item!r}: {part!r} is a value, not a section")
         node = child
     node[parts[-1]] = value
+
+
+def _yaml_problem(err: Exception) -> str:
+    """A YAML error as one line: what went wrong and where."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{what}{where}"
 
 
 def build_dataclass(cls: type, data: dict[str, Any], where: str) -> Any:

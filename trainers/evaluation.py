@@ -62,6 +62,7 @@ def flat_metrics(summary: dict[str, Any], metric: str, prefix: str = "eval/") ->
     overall = summary["overall"].get(metric)
     if overall is not None:
         out[f"{prefix}qa"] = float(overall)
+        out[f"{prefix}questions"] = float(summary["overall"].get("n", 0))
     for category, row in summary["by_category"].items():
         if row.get(metric) is not None:
             out[f"{prefix}qa/{category}"] = float(row[metric])

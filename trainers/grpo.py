@@ -47,10 +47,7 @@ class GRPOTrainer(RLTrainer):
         groups = torch.tensor([t.group for t in rb.trajectories])
         advantages = group_advantages(returns, groups, self.config.grpo.scale_rewards)
         rb.targets["advantages"] = advantages[rb.step_traj]
-        return {
-            "reward_std": float(returns.std()) if len(returns) > 1 else 0.0,
-            "advantage_abs_mean": float(advantages.abs().mean()),
-        }
+        return {"advantage_abs_mean": float(advantages.abs().mean())}
 
     def micro_loss(
         self, rb: RolloutBatch, rows: torch.Tensor, sub: StepBatch, minibatch: torch.Tensor

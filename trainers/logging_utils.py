@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -62,15 +63,18 @@ class MetricLogger:
             self._wandb.log({k: v for k, v in clean.items() if isinstance(v, (int, float))}, step=step)
 
     def truncate_after(self, step: int) -> None:
-        """Drop lines logged after ``step`` (a killed run may have logged past its last checkpoint)."""
+        """Drop lines logged after ``step`` (a killed run may have logged past its last checkpoint), and a
+        line a kill cut short. The file is rewritten atomically (a temporary file renamed over it), so a
+        kill during the rewrite leaves the old file or the new one, never a part of either."""
         if not self.path.exists():
             return
-        kept = [
-            line
-            for line in self.path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step
-        ]
-        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        kept = [line for line, record in _records(self.path) if record is not None and record.get("step", 0) <= step]
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in kept))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
 
     def close(self) -> None:
         if self._tb is not None:
@@ -83,11 +87,25 @@ class MetricLogger:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a ``metrics.jsonl`` file, in order."""
+    """The records of a ``metrics.jsonl`` file, in order (a line a kill cut short is left out)."""
     p = Path(path)
     if not p.exists():
         return []
-    return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [record for _, record in _records(p) if record is not None]
+
+
+def _records(path: Path) -> list[tuple[str, dict[str, Any] | None]]:
+    """Each non-empty line with its record (``None`` for a line that is no JSON object)."""
+    out: list[tuple[str, dict[str, Any] | None]] = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        out.append((line, record if isinstance(record, dict) else None))
+    return out
 
 
 def _plain(value: Any) -> Any:

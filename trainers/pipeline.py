@@ -32,6 +32,9 @@ from memgym.trainers.results import (
 
 def run_training(cfg: TrainConfig, *, run_dir: str | Path | None = None, **trainer_kwargs: Any) -> RunResult:
     """Run ``cfg`` end to end (GRPO or PPO, with the optional SFT warm start, or SFT alone)."""
+    from memgym.trainers.preflight import check_targets
+
+    check_targets(cfg)  # what the config names exists, before any model is loaded
     if cfg.algorithm == "rllib_ppo":
         from memgym.trainers.rllib_ppo import train_rllib_ppo
 
@@ -77,36 +80,40 @@ def run_training(cfg: TrainConfig, *, run_dir: str | Path | None = None, **train
 
 
 def _train_phases(trainer: Any, rows: dict[str, dict[str, Any]], clock: PhaseClock) -> None:
-    """Evaluate the start, warm-start, evaluate, train, evaluate: each phase once, even across resumes."""
-    from memgym.trainers.checkpoint import list_checkpoints
+    """Evaluate the start, warm-start, evaluate, train, evaluate: each phase once, even across resumes.
+
+    A re-run first restores the run's last checkpoint (``train.resume``), so it never redoes or overwrites
+    finished work: a finished phase is skipped, and its row of the table is kept.
+    """
     from memgym.trainers.evaluation import evaluate_policy
+    from memgym.trainers.sft import drop_sft_checkpoints
 
     cfg, out = trainer.config, trainer.run_dir
-    fresh = cfg.train.resume == "never" or not list_checkpoints(out)
+    resumed = trainer.maybe_resume()  # the trained weights, step and data order of a previous invocation
     evaluate = cfg.eval.num_episodes > 0
-    if fresh and cfg.eval.before and evaluate:
+    sft = cfg.sft.enabled or cfg.algorithm == "sft"
+    if not resumed and cfg.eval.before and evaluate and "start" not in rows:
         with clock("evaluate start"):
             metrics = _logged(trainer, evaluate_policy(trainer), "start")
         rows["start"] = table_row(f"start ({Path(cfg.model.name_or_path).name})", metrics)
         save_rows(out, rows)
-    if fresh and (cfg.sft.enabled or cfg.algorithm == "sft"):
+    if sft and not resumed:
         with clock("SFT warm start"):
-            warm_start(trainer)
-        if evaluate and (cfg.eval.after_sft or cfg.algorithm == "sft"):
-            with clock("evaluate after SFT"):
-                rows["sft"] = table_row(
-                    "after SFT warm start", _logged(trainer, evaluate_policy(trainer), "sft")
-                )
-            save_rows(out, rows)
+            warm_start(trainer)  # continues from its own last checkpoint after a kill (sft.save_steps)
         trainer.save_checkpoint()  # a resumed run starts after the warm start, not before it
-    if cfg.algorithm != "sft" and trainer.global_step < cfg.train.max_steps:
+        drop_sft_checkpoints(out / "sft")
+    if sft and trainer.global_step == 0 and evaluate and (cfg.eval.after_sft or cfg.algorithm == "sft") \
+            and "sft" not in rows:
+        with clock("evaluate after SFT"):
+            rows["sft"] = table_row("after SFT warm start", _logged(trainer, evaluate_policy(trainer), "sft"))
+        save_rows(out, rows)
+    trained = cfg.algorithm != "sft" and trainer.global_step < cfg.train.max_steps
+    if trained:
         with clock(
             f"{cfg.algorithm.upper()} ({cfg.train.max_steps - trainer.global_step} steps + final eval)"
         ):
             trainer.train(evaluate_start=False)  # the start was evaluated above
-    elif cfg.algorithm == "sft":
-        trainer.save_checkpoint()
-    if evaluate and not (cfg.algorithm == "sft" and "sft" in rows):
+    if evaluate and not (cfg.algorithm == "sft" and "sft" in rows) and (trained or "final" not in rows):
         final = trainer.final_eval
         if not final:
             with clock("evaluate final"):

@@ -16,7 +16,7 @@ from memgym.trainers.config import TrainConfig
 #: The file in the run folder holding the table's rows (a mapping: row key -> row).
 EVALUATIONS = "evaluations.json"
 #: Columns of the before/after table (``qa``: the bench's QA score over all held-out questions).
-TABLE_COLUMNS = ("policy", "qa", "op_accuracy", "invalid_rate", "memory_entries")
+TABLE_COLUMNS = ("policy", "qa", "questions", "op_accuracy", "invalid_rate", "memory_entries")
 
 
 @dataclass
@@ -50,8 +50,10 @@ def load_rows(run_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def save_rows(run_dir: Path, rows: dict[str, dict[str, Any]]) -> None:
-    """Write the rows to ``run_dir/evaluations.json``."""
-    (run_dir / EVALUATIONS).write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    """Write the rows to ``run_dir/evaluations.json`` (atomically: a kill mid-write keeps the old file)."""
+    tmp = run_dir / f"{EVALUATIONS}.tmp"
+    tmp.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    tmp.replace(run_dir / EVALUATIONS)
 
 
 def baseline_rows(cfg: TrainConfig, eval_env_kwargs: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -77,6 +79,11 @@ def verdict(rows: dict[str, dict[str, Any]]) -> str:
     if not final or "qa" not in final:
         return "no held-out evaluation of the trained policy"
     parts = [f"trained policy QA {final['qa']:.3f}"]
+    sft = rows.get("sft")
+    if rows.get("final") and sft and "qa" in sft:
+        n = f" on {int(final['questions'])} held-out questions" if "questions" in final else ""
+        parts.append(f"RL changed it by {100 * (final['qa'] - sft['qa']):+.1f} points from the warm start's "
+                     f"{sft['qa']:.3f}{n}")
     if start and "qa" in start:
         parts.append(
             f"{'beats' if final['qa'] > start['qa'] else 'does NOT beat'} its start ({start['qa']:.3f})"

@@ -213,7 +213,9 @@ def run_sft(
         lr_scheduler_type="cosine",
         warmup_steps=0.05,
         logging_steps=5,
-        save_strategy="no",
+        save_strategy="steps" if cfg.save_steps > 0 else "no",
+        save_steps=max(cfg.save_steps, 1),
+        save_total_limit=1,
         report_to=[r for r in report_to if r != "none"] or "none",
         seed=seed,
         data_seed=seed,
@@ -228,7 +230,8 @@ def run_sft(
         model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
     )
     start = time.perf_counter()
-    result = trainer.train()
+    last = sft_checkpoint(output_dir)  # a run killed mid-SFT continues from its last checkpoint
+    result = trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
     model.eval()
     history = [(int(h["step"]), float(h["loss"])) for h in trainer.state.log_history if "loss" in h]
     return {
@@ -238,6 +241,21 @@ def run_sft(
         "sft/steps": float(result.global_step),
         "sft/history": history,
     }
+
+
+def sft_checkpoint(output_dir: str | Path) -> Path | None:
+    """The warm start's last complete checkpoint (``checkpoint-N`` with its trainer state), if any."""
+    found = [p for p in Path(output_dir).glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    return max(found, key=lambda p: int(p.name.rsplit("-", 1)[-1]) if p.name.rsplit("-", 1)[-1].isdigit() else -1,
+               default=None)
+
+
+def drop_sft_checkpoints(output_dir: str | Path) -> None:
+    """Delete the warm start's checkpoints once the run's own checkpoint holds its result."""
+    import shutil
+
+    for path in Path(output_dir).glob("checkpoint-*"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _cpu_friendly(sft_trainer: type) -> type:

@@ -65,6 +65,7 @@ from memgym.envs.action_parser.tool_calls import (
     _parse_tool_call_tags,
     _tool_calls,
 )
+from memgym.envs.operations import clean_text
 
 __all__ = ["ActionFormat", "ParseError", "ParseErrorCode", "ParsedAction", "SearchRequest", "parse_action"]
 
@@ -84,7 +85,7 @@ def parse_action(text: object, *, default_tier: str | None = None) -> ParsedActi
         if isinstance(text, (bytes, bytearray)):
             text = bytes(text).decode("utf-8", errors="replace")
         if isinstance(text, str):
-            return _parse_text(text, default_tier)
+            return _parse_text(clean_text(text), default_tier)  # lone surrogates become U+FFFD
         if isinstance(text, (dict, list)):
             fmt = _classify(text)
             if fmt is None:

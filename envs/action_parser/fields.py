@@ -23,6 +23,8 @@ def _entry_id(d: dict, *keys: str) -> str | None | tuple[str, str]:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return "invalid_item", f"'{keys[0]}' must be a string, got {_type_name(value)}"
+    if isinstance(value, int) and value.bit_length() > 64:
+        return "invalid_item", f"'{keys[0]}' {_short(value)} is no memory id (too large)"
     return str(value).strip() or None
 
 
@@ -43,7 +45,7 @@ def _tier(d: dict) -> str | None | tuple[str, str]:
 def _top_k(value: object) -> int | None | tuple[str, str]:
     if value is None:
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) < 10:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         return "invalid_item", f"'top_k' must be a positive integer, got {_short(value)}"

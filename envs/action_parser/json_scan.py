@@ -42,6 +42,10 @@ def _json_candidates(text: str) -> Iterator[tuple[int, object, ParseError | None
         except RecursionError:
             yield start, None, ParseError("invalid_json", f"JSON at char {start} is nested too deeply")
             return
+        except ValueError as exc:  # an integer over Python's 4,300-digit conversion limit
+            yield start, None, ParseError("invalid_json", f"JSON at char {start} cannot be read: {exc}")
+            pos = _end_of_broken_value(text, start)
+            continue
         yield start, value, None
         pos = end
 

@@ -7,6 +7,7 @@ validity: the valid ones are kept and every invalid one is described in the erro
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -125,5 +126,24 @@ def _type_name(value: object) -> str:
 
 
 def _short(value: object, limit: int = 40) -> str:
-    text = repr(value)
+    return safe_repr(value, limit)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxtuple, _REPR.maxset = 3, 6, 6, 6, 6
+_REPR.maxstring, _REPR.maxother, _REPR.maxlong = 80, 80, 80
+
+
+def safe_repr(value: object, limit: int = 200) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for any value a policy may send: deeply nested or
+    huge containers and integers of any size are described without recursing or converting them whole."""
+    if isinstance(value, str):
+        text = repr(value[: limit + 1])
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        text = f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
+    else:
+        try:
+            text = _REPR.repr(value) if isinstance(value, (dict, list, tuple, set, frozenset)) else repr(value)
+        except Exception:  # RecursionError, ValueError (huge ints), a broken __repr__
+            text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -47,6 +47,9 @@ def _parse_tool_call_tags(text: str, default_tier: str | None) -> ParsedAction:
         except RecursionError:
             problems.append(("invalid_json", f"<tool_call> block {number}: JSON nested too deeply"))
             continue
+        except ValueError as exc:  # an integer over Python's 4,300-digit conversion limit
+            problems.append(("invalid_json", f"<tool_call> block {number}: cannot be read ({exc})"))
+            continue
         calls.extend(value if isinstance(value, list) else [value])
     result = _tool_calls(calls, default_tier)
     return _with_problems(result, problems) if problems else result
@@ -101,6 +104,8 @@ def _tool_call(call: object, default_tier: str | None) -> Operation | SearchRequ
             return "invalid_json", f"its arguments are not valid JSON: {exc.msg} at char {exc.pos}"
         except RecursionError:
             return "invalid_json", "its arguments are nested too deeply"
+        except ValueError as exc:  # an integer over Python's 4,300-digit conversion limit
+            return "invalid_json", f"its arguments cannot be read ({exc})"
     args = {} if args is None else args
     if not isinstance(args, dict):
         return "invalid_item", f"'arguments' must be an object, got {_type_name(args)}"

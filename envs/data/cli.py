@@ -9,6 +9,7 @@ Examples::
     memgym data stats locomo10.json --format locomo --json
     memgym data convert locomo10.json data/locomo.jsonl
     memgym data convert locomo10.json data/locomo_r1 --split memory-r1
+    memgym data convert ../shared/data/locomo-dev --split memory-r1 --out data/locomo_dev_r1
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ def add_parser(subparsers: Any) -> None:
 
     conv = sub.add_parser("convert", help="convert any supported format to generic JSONL or parquet")
     conv.add_argument("source", help="input file or folder")
-    conv.add_argument("out", type=Path, help="output file (.jsonl or .parquet), or folder with --split")
+    conv.add_argument(
+        "out", type=Path, nargs="?", help="output file (.jsonl or .parquet), or folder with --split"
+    )
+    conv.add_argument("--out", "-o", dest="out_flag", type=Path, help="the output, as an option instead")
     conv.add_argument("--format", help="input format (default: detect)")
     conv.add_argument("--split", choices=["memory-r1"], help="write train/validation/test files (LoCoMo)")
     conv.set_defaults(func=_convert)
@@ -146,6 +150,9 @@ def _stats(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from memgym.envs.data import memory_r1_split, save_episodes
 
+    if (args.out is None) == (args.out_flag is None):
+        raise ConfigError("give the output once: `convert SOURCE OUT` or `convert SOURCE --out OUT`")
+    args.out = args.out or args.out_flag
     episodes = _load(args.source, args.format)
     if args.split == "memory-r1":
         for name, part in memory_r1_split(episodes).items():

@@ -142,7 +142,11 @@ def load_cri(path: str | Path | None = None) -> list[Episode]:
     persona = str(meta.get("persona_name") or "user")
     sessions, turn_of = _conversation(conversations, persona)
     truth_file = folder / "ground_truth.json"
-    truth = read_json(truth_file) if truth_file.exists() else {}
+    if not truth_file.exists():
+        raise DatasetError(
+            "a CRI dataset folder needs ground_truth.json (its questions come from it)", file=str(folder)
+        )
+    truth = read_json(truth_file)
     if not isinstance(truth, dict):
         raise DatasetError(f"expected an object, got {type(truth).__name__}", file=str(truth_file))
     questions = _questions(truth_file, truth, persona.split()[0], turn_of)

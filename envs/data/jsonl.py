@@ -49,9 +49,9 @@ def _strings(reader: RecordReader, raw: Any, key: str, path: str) -> list[str]:
 def _question(reader: RecordReader, raw: Any, i: int, turn_ids: set[str]) -> Question:
     path = f"questions[{i}]"
     if isinstance(raw, dict) and raw.get("answers") is None and raw.get("answer") is not None:
-        answers = answers_list(raw["answer"])
+        answers = answers_list(raw["answer"], reader, f"{path}.answer")
     else:
-        answers = [str(a) for a in reader.get(raw, "answers", list, f"{path}.answers")]
+        answers = answers_list(reader.get(raw, "answers", list, f"{path}.answers"), reader, f"{path}.answers")
     asked_after = reader.text(raw, "asked_after", f"{path}.asked_after", required=False)
     if asked_after is not None and asked_after not in turn_ids:
         raise reader.error(f"turn {asked_after!r} is not in the conversation", f"{path}.asked_after")

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from memgym.envs.data._common import check_episodes
 from memgym.envs.episode import Episode
 from memgym.errors import ConfigError, DatasetError
 from memgym.registry import Registry
@@ -121,6 +122,9 @@ def load_episodes(path: str | Path, format: str | None = None, **options: Any) -
 
     ``options`` go to the format's loader (e.g. ``turn_tokens=`` for memoryagentbench).
 
+    Every format's episodes then pass the shared checks of :func:`memgym.envs.data._common.check_episodes`
+    (no empty file, unique episode and turn ids, valid Unicode, evidence naming turns).
+
     Raises:
         DatasetError: unreadable input; the message names the file, the record and the field.
         UnknownNameError: ``format`` is not a known format.
@@ -133,7 +137,7 @@ def load_episodes(path: str | Path, format: str | None = None, **options: Any) -
     loader = FORMATS.get(format)
     if not path.exists():
         raise DatasetError("no such file or folder", file=str(path))
-    return loader(path, **options)
+    return check_episodes(loader(path, **options), path)
 
 
 def resolve_episodes(source: str | Path | list[Episode] | None = "synthetic", **kwargs: Any) -> list[Episode]:

@@ -133,7 +133,13 @@ def _from_sample(path: Path, index: int, sample: Any) -> Episode:
         conv, prefix = reader.get(sample, "conversation", dict, "conversation"), "conversation."
     else:  # the per-conversation form: session keys at the top level
         conv, prefix = sample, ""
-    qa = reader.get(sample, "qa", list, "qa", required=False, default=[])
+    if not isinstance(sample, dict) or "qa" not in sample:
+        raise reader.error(
+            "no 'qa' list: a LoCoMo conversation needs its questions to be scored (the released "
+            "locomo10.json has them; a file of conversations only is not LoCoMo's QA data)",
+            "qa",
+        )
+    qa = reader.get(sample, "qa", list, "qa")
     return _episode(reader, sample_id, conv, qa, prefix)
 
 
@@ -162,25 +168,50 @@ def load_locomo(path: str | Path) -> list[Episode]:
     return [_from_sample(path, i, sample) for i, sample in enumerate(data)]
 
 
-def memory_r1_split(episodes: list[Episode]) -> dict[str, list[Episode]]:
-    """The Memory-R1 split of LoCoMo: without adversarial (category 5) questions, train = conv-26,
-    validation = conv-30, test = the other conversations (152 / 81 / 1,307 questions on locomo10).
+#: The Memory-R1 split: LoCoMo's conversation numbers of the train and validation parts.
+MEMORY_R1_TRAIN, MEMORY_R1_VALIDATION = 26, 30
+_CONVERSATION_NUMBER = re.compile(r"^(?:conv|locomo|sample)?[-_ ]?0*(\d+)$", re.IGNORECASE)
 
-    Conversations are found by id; when ``conv-26`` / ``conv-30`` are absent, the first and second
-    episodes take their places. The episodes returned are copies holding only the kept questions.
+
+def conversation_number(episode_id: str) -> int | None:
+    """LoCoMo's conversation number in an id: ``conv-26`` (the release), ``26`` (a file stem), ``conv26``."""
+    found = _CONVERSATION_NUMBER.match(str(episode_id).strip())
+    return int(found.group(1)) if found else None
+
+
+def memory_r1_split(episodes: list[Episode]) -> dict[str, list[Episode]]:
+    """The Memory-R1 split of LoCoMo: without adversarial (category 5) questions, train = conversation
+    26, validation = conversation 30, test = the other conversations (152 / 81 / 1,307 questions on
+    locomo10).
+
+    Conversations are found by the number in their id (``conv-26`` in the released file, ``26`` for a
+    ``26.json`` of the per-conversation form), never by their position. ``test`` is empty when the data
+    holds only the two development conversations. The episodes returned are copies holding only the
+    kept questions.
+
+    Raises:
+        DatasetError: conversation 26 or 30 is missing, or two episodes have the same number.
     """
-    if len(episodes) < 3:
-        raise DatasetError(f"the Memory-R1 split needs at least 3 conversations, got {len(episodes)}")
-    kept = [
-        dataclasses.replace(ep, questions=[q for q in ep.questions if q.category != "adversarial"])
-        for ep in episodes
-    ]
-    ids = [ep.id for ep in kept]
-    train_at = ids.index("conv-26") if "conv-26" in ids else 0
-    rest = [i for i in range(len(kept)) if i != train_at]
-    val_at = ids.index("conv-30") if "conv-30" in ids else rest[0]
+    numbers = [conversation_number(ep.id) for ep in episodes]
+    found = {}
+    for ep, number in zip(episodes, numbers, strict=True):
+        if number in (MEMORY_R1_TRAIN, MEMORY_R1_VALIDATION):
+            if number in found:
+                raise DatasetError(f"two conversations are number {number}: {found[number].id!r} and {ep.id!r}")
+            found[number] = ep
+    missing = [n for n in (MEMORY_R1_TRAIN, MEMORY_R1_VALIDATION) if n not in found]
+    if missing:
+        ids = ", ".join(repr(ep.id) for ep in episodes[:12]) or "none"
+        raise DatasetError(
+            f"the Memory-R1 split needs LoCoMo conversations 26 (train) and 30 (validation), found no "
+            f"{' or '.join(map(str, missing))} among the ids {ids} (ids like 'conv-26' or file names like 26.json)"
+        )
+
+    def kept(ep: Episode) -> Episode:
+        return dataclasses.replace(ep, questions=[q for q in ep.questions if q.category != "adversarial"])
+
     return {
-        "train": [kept[train_at]],
-        "validation": [kept[val_at]],
-        "test": [kept[i] for i in rest if i != val_at],
+        "train": [kept(found[MEMORY_R1_TRAIN])],
+        "validation": [kept(found[MEMORY_R1_VALIDATION])],
+        "test": [kept(ep) for ep, n in zip(episodes, numbers, strict=True) if n not in found],
     }

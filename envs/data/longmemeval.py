@@ -2,10 +2,19 @@
 
 Each instance is one question with its own haystack of chat sessions, so each becomes one episode:
 ``haystack_sessions[i]`` is session ``D{i+1}`` (date-time ``haystack_dates[i]``), its role/content turns
-``D{i+1}:{j+1}``; the evidence is every turn marked ``has_answer``. The category is ``question_type``,
-except that ids ending in ``_abs`` are ``abstention`` questions answered with ``ABSTAIN_ANSWER`` (the
-released explanation is kept in ``metadata["original_answer"]``). ``question_date``, ``question_type``
-and the haystack and answer session ids are kept in the metadata (lists as JSON).
+``D{i+1}:{j+1}``; the evidence is every turn marked ``has_answer``.
+
+Sessions are streamed in date order (``session_order="date"``, the default): LongMemEval's generation
+code sorts the history by session date (``retrieved_chunks.sort`` on the date strings, which are
+``YYYY/MM/DD (Day) HH:MM`` and so sort in time order) before the model reads it; the session ids keep
+the file position (``D{i+1}`` is ``haystack_sessions[i]``). ``session_order="file"`` keeps the file order.
+
+The category is ``question_type`` for every question, abstention ones included (LongMemEval reports
+them in their own type and again as "abstention accuracy"); an id containing ``_abs`` marks an
+abstention question, whose accepted answer is ``ABSTAIN_ANSWER`` (the released explanation is kept in
+``metadata["original_answer"]``, what LongMemEval's judge is shown). ``question_date`` (what the answer
+prompt gives as the current date), ``question_type``, ``abstention`` ("true"/"false") and the haystack and
+answer session ids are kept in the metadata (lists as JSON).
 """
 
 from __future__ import annotations
@@ -43,18 +52,24 @@ def _sessions(reader: RecordReader, raw: dict[str, Any]) -> tuple[list[Session],
     return sessions, evidence
 
 
-def _episode(path: Path, index: int, raw: Any) -> Episode:
+SESSION_ORDERS: tuple[str, ...] = ("date", "file")
+
+
+def _episode(path: Path, index: int, raw: Any, session_order: str) -> Episode:
     reader = RecordReader(path, index)
     qid = reader.text(raw, "question_id", "question_id")
     reader.record = qid
     sessions, evidence = _sessions(reader, raw)
+    if session_order == "date":
+        sessions = sorted(sessions, key=lambda s: s.date_time or "")  # stable: equal dates keep file order
     qtype = reader.text(raw, "question_type", "question_type", required=False) or ""
     answer = raw.get("answer") if isinstance(raw, dict) else None
     if answer is None:
         raise reader.error("missing required field", "answer")
-    abstention = qid.endswith("_abs")
+    abstention = "_abs" in qid
     metadata = {
         "question_type": qtype,
+        "abstention": "true" if abstention else "false",
         "question_date": reader.text(raw, "question_date", "question_date", required=False) or "",
         "haystack_session_ids": json.dumps(raw.get("haystack_session_ids") or []),
         "answer_session_ids": json.dumps(raw.get("answer_session_ids") or []),
@@ -65,7 +80,7 @@ def _episode(path: Path, index: int, raw: Any) -> Episode:
         id=qid,
         question=reader.text(raw, "question", "question"),
         answers=[ABSTAIN_ANSWER] if abstention else answers_list(answer),
-        category="abstention" if abstention else (qtype or "longmemeval"),
+        category=qtype or "longmemeval",
         evidence=evidence,
     )
     return Episode(
@@ -78,12 +93,21 @@ def _episode(path: Path, index: int, raw: Any) -> Episode:
     )
 
 
-def load_longmemeval(path: str | Path) -> list[Episode]:
-    """One episode per LongMemEval instance of the JSON file at ``path``."""
+def load_longmemeval(path: str | Path, session_order: str = "date") -> list[Episode]:
+    """One episode per LongMemEval instance of the JSON file at ``path``, sessions in ``session_order``.
+
+    Raises:
+        DatasetError: the file does not hold LongMemEval instances (the message names record and field).
+        ConfigError: ``session_order`` is not ``"date"`` or ``"file"``.
+    """
+    from memgym.errors import ConfigError
+
+    if session_order not in SESSION_ORDERS:
+        raise ConfigError(f"session_order={session_order!r} is not one of {', '.join(SESSION_ORDERS)}")
     path = Path(path)
     data = read_json(path)
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
         raise DatasetError(f"expected a list of instances, got {type(data).__name__}", file=str(path))
-    return [_episode(path, i, raw) for i, raw in enumerate(data)]
+    return [_episode(path, i, raw, session_order) for i, raw in enumerate(data)]

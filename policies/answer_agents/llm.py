@@ -14,66 +14,24 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-from memgym.envs.episode import ABSTAIN_ANSWER, Question
+from memgym.envs.answering.distill import (  # the format lives with the env that trains it
+    ANSWER_MARKER,
+    ANSWER_SYSTEM,
+    ANSWER_USER,
+    distill_messages,
+    parse_answer,
+    render_memories,
+)
+from memgym.envs.episode import Question
 from memgym.envs.memory_bank import MemoryEntry
 from memgym.errors import ConfigError, MemgymError
 from memgym.policies.backends import ChatPrompt, GenerationBackend, SamplingParams
 
-#: The marker the answer follows.
-ANSWER_MARKER = "**Answer:**"
-
-ANSWER_SYSTEM = f"""\
-You answer a question about a long conversation using only the memories retrieved for it. Each memory \
-shows its id, when it was written, and its text.
-1. Select the memories relevant to the question and list their ids.
-2. Think briefly: when memories disagree, the most recent one holds; turn relative dates ("last week") \
-into dates using the time the memory was written.
-3. Give a short answer (a name, a value, a date or a number; no full sentence).
-If the memories do not contain the answer, the answer is "{ABSTAIN_ANSWER}".
-Reply in this form:
-Relevant: [ids]
-<one or two sentences of reasoning>
-{ANSWER_MARKER} <answer>"""
-
-ANSWER_USER = """\
-Memories:
-{memories}
-
-Question: {question}"""
-
-# The marker as models actually write it: any case, with or without bold, "Final answer", a colon.
-_MARKER = re.compile(r"\**\s*(?:final\s+)?answer\s*\**\s*:\s*\**", re.IGNORECASE)
-_QUOTES = "\"'`“”‘’*_ "
-
-
-def render_memories(memories: Sequence[MemoryEntry]) -> str:
-    """``[id] (time) text`` lines, best first; the time is left out when unknown."""
-    if not memories:
-        return "(no memories)"
-    return "\n".join(
-        f"[{m.id}] ({m.timestamp}) {m.text}" if m.timestamp else f"[{m.id}] {m.text}" for m in memories
-    )
-
-
-def parse_answer(text: str, marker: re.Pattern[str] = _MARKER) -> str:
-    """The answer in a completion: the text after the LAST marker, else the last non-empty line.
-
-    Only the first non-empty line after the marker counts (models often add an explanation below);
-    surrounding quotes, bold markers and whitespace are stripped. Returns ``""`` for an empty completion.
-    """
-    text = text or ""
-    found = list(marker.finditer(text))
-    if found:
-        tail = text[found[-1].end() :]
-        lines = [ln.strip() for ln in tail.splitlines() if ln.strip().strip(_QUOTES)]
-        answer = lines[0] if lines else ""
-    else:
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip().strip(_QUOTES)]
-        answer = lines[-1] if lines else ""
-    return answer.strip().strip(_QUOTES).strip()
+__all__ = [
+    "ANSWER_MARKER", "ANSWER_SYSTEM", "ANSWER_USER", "LLMAnswerAgent", "parse_answer", "render_memories",
+]
 
 
 class LLMAnswerAgent:
@@ -106,10 +64,7 @@ class LLMAnswerAgent:
 
     def build_prompt(self, question: Question, memories: Sequence[MemoryEntry]) -> ChatPrompt:
         """The distillation prompt for one question."""
-        user = ANSWER_USER.format(
-            memories=render_memories(list(memories)[: self.top_k]), question=question.question
-        )
-        return [{"role": "system", "content": ANSWER_SYSTEM}, {"role": "user", "content": user}]
+        return distill_messages(question, list(memories)[: self.top_k])
 
     def answer(self, questions: list[Question], memories: list[list[MemoryEntry]]) -> list[str]:
         """One answer per question, generated in ONE backend call."""

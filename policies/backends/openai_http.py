@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -31,7 +32,7 @@ MAX_RETRY_AFTER_S = 60.0
 class BackendError(MemgymError, RuntimeError):
     """A generation request failed; ``url`` and ``status`` (None for network errors) say where and how."""
 
-    def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
+    def __init__(self, message: str, *, url: str = "", status: int | None = None) -> None:
         super().__init__(message)
         self.url, self.status = url, status
 
@@ -54,7 +55,8 @@ class OpenAIBackend:
         model: The ``model`` field of each request.
         api_key: Bearer token; defaults to ``$MEMGYM_API_KEY``, then ``$OPENAI_API_KEY``; none is sent
             if neither is set (local servers).
-        timeout: Seconds allowed for each request (connect, read, write).
+        timeout: Seconds allowed for each attempt of a request, as a whole: connecting, sending and
+            reading the answer together (a server that drips its answer byte by byte is cut off too).
         max_retries: Retries after the first attempt for transient failures.
         backoff: First retry delay in seconds; it doubles on every retry. A 429's ``Retry-After`` wins
             when longer (capped at 60 s).
@@ -91,7 +93,15 @@ class OpenAIBackend:
         self.logprobs = logprobs
         self.extra_body = dict(extra_body or {})
         key = api_key or next((os.environ[v] for v in API_KEY_ENV_VARS if os.environ.get(v)), None)
+        if key and _plain_http_to_another_host(self.url):
+            warnings.warn(
+                f"sending the API key over plain http to {httpx.URL(self.url).host}: anyone on the network "
+                "can read it; use https:// (plain http is fine for localhost)",
+                UserWarning,
+                stacklevel=2,
+            )
         headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.timeout = float(timeout)
         self._client = httpx.Client(
             headers=headers,
             timeout=httpx.Timeout(timeout),
@@ -145,7 +155,7 @@ class OpenAIBackend:
         for attempt in range(attempts):
             delay = self.backoff * 2**attempt
             try:
-                response = self._client.post(self.url, json=body)
+                response = self._post_once(body)
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 problem, status = f"{type(exc).__name__}: {exc or 'no detail'}", None
             else:
@@ -181,27 +191,55 @@ class OpenAIBackend:
         )
 
 
-def _parse_completion(payload: dict[str, Any], url: str) -> Generation:
+    def _post_once(self, body: dict[str, Any]) -> httpx.Response:
+        """One attempt, bounded by ``timeout`` as a whole (checked as the answer's bytes arrive)."""
+        deadline = time.monotonic() + self.timeout
+        with self._client.stream("POST", self.url, json=body) as response:
+            chunks = []
+            for chunk in response.iter_raw():  # still encoded: the rebuilt response decodes it once
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(f"the answer took longer than the {self.timeout:g} s timeout")
+            return httpx.Response(
+                response.status_code, headers=response.headers, content=b"".join(chunks), request=response.request
+            )
+
+
+def _plain_http_to_another_host(url: str) -> bool:
+    """Whether ``url`` is plain http to a host other than this machine."""
+    parsed = httpx.URL(url)
+    return parsed.scheme == "http" and parsed.host not in ("localhost", "127.0.0.1", "::1", "0.0.0.0")
+
+
+def _parse_completion(payload: Any, url: str) -> Generation:
+    """A chat completion as a :class:`Generation`; any other shape is a :class:`BackendError` naming it."""
     try:
         choice = payload["choices"][0]
         message = choice["message"]
-    except (KeyError, IndexError, TypeError) as exc:
+        if not isinstance(message, dict) or not isinstance(choice, dict):
+            raise TypeError(f"choices[0].message is {type(message).__name__}, not an object")
+        content = (
+            (choice.get("logprobs") or {}).get("content") if isinstance(choice.get("logprobs"), dict) else None
+        )
+        logprobs = [float(item["logprob"]) for item in content] if content else None
+        token_ids = choice.get("token_ids")
+        prompt_token_ids = payload.get("prompt_token_ids") or choice.get("prompt_token_ids")
+        text = message.get("content") or ""
+        if not isinstance(text, str):
+            raise TypeError(f"choices[0].message.content is {type(text).__name__}, not a string")
+        return Generation(
+            text=text,
+            prompt_token_ids=[int(t) for t in prompt_token_ids] if prompt_token_ids else None,
+            token_ids=[int(t) for t in token_ids] if token_ids else None,
+            logprobs=logprobs,
+            finish_reason=choice.get("finish_reason"),
+        )
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
         raise BackendError(
-            f"{url} answered without choices[0].message: {str(payload)[:200]}", url=url
+            f"{url} answered without choices[0].message in the expected shape ({type(exc).__name__}: {exc}): "
+            f"{str(payload)[:200]}",
+            url=url,
         ) from exc
-    content = (
-        (choice.get("logprobs") or {}).get("content") if isinstance(choice.get("logprobs"), dict) else None
-    )
-    logprobs = [float(item["logprob"]) for item in content] if content else None
-    token_ids = choice.get("token_ids")
-    prompt_token_ids = payload.get("prompt_token_ids") or choice.get("prompt_token_ids")
-    return Generation(
-        text=message.get("content") or "",
-        prompt_token_ids=list(prompt_token_ids) if prompt_token_ids else None,
-        token_ids=list(token_ids) if token_ids else None,
-        logprobs=logprobs,
-        finish_reason=choice.get("finish_reason"),
-    )
 
 
 def _server_message(response: httpx.Response) -> str:

@@ -14,6 +14,14 @@ operation mix and accuracy, memory size, tokens generated and wall time.
 
 ``expand_policy_names(["heuristic"])`` (:mod:`memgym.policies.managers`) lists the heuristic baselines.
 
+**Protocols.** Figures follow a benchmark protocol (:mod:`memgym.rewards.protocols`): by default the
+data's own (``locomo`` for LoCoMo files, ``longmemeval``, ``memoryagentbench``, else ``memgym``), or
+``protocol="mem0"`` / ``"memory-r1"`` (with ``split="validation"``, ...). The protocol fixes the split,
+the categories counted, the metrics, the judge's style, the hints the answer agent is given and the
+averaging; ``result.config["protocol"]`` and every report name it. The model-free memory metrics
+(evidence recall, answer support) are reported beside QA whatever the protocol. The extractive answer
+agent is refused on data without answer candidates (it could only abstain).
+
 Modules, in the order data flows through them: :mod:`~memgym.policies.bench.specs` (policies, answer
 agents and backends by name, picklable), :mod:`~memgym.policies.bench.harness` (:func:`run_bench`),
 :mod:`~memgym.policies.bench.executors` (this process, worker processes or Ray),

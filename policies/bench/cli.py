@@ -1,13 +1,16 @@
 """``memgym bench``: run memory-manager policies on an environment and a dataset, write a report.
 
 Defaults: the synthetic suite (:data:`memgym.envs.data.SYNTHETIC_SUITE`), every baseline,
-``memgym/MemoryManager-v0`` with a capacity of 40 entries, the model-free extractive answer agent,
-EM / F1 / BLEU-1. Examples::
+``memgym/MemoryManager-v0`` with a capacity of 40 entries, the model-free extractive answer agent (an
+LLM on data without answer candidates, said so on stderr), and the data's natural protocol (``memgym``:
+SQuAD-style EM / F1 and BLEU-1 on synthetic data; ``locomo``, ``longmemeval``, ``memoryagentbench`` on
+those benchmarks' files); ``--protocol`` picks another (``mem0``, ``memory-r1``, ...). Examples::
 
     memgym bench --out runs/bench
     memgym bench --env memgym/MemoryConstruct-v0 --policies mem0_heuristic llm --model ./my-model
-    memgym bench --data locomo10.json --answer-agent llm --backend openai --model gpt-4o-mini \\
+    memgym bench --data locomo10.json --protocol mem0 --backend openai --model gpt-4o-mini \\
         --base-url https://api.openai.com/v1 --judge --policies heuristic
+    memgym bench --data ../shared/data/locomo-dev --protocol memory-r1 --split validation
     memgym bench --policies full_context:budget_tokens=512 store_all --ray-address auto
 """
 
@@ -53,6 +56,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     data.add_argument(
         "--seed", type=int, default=0, help="seeds the suite and every reset (default: %(default)s)"
     )
+    data.add_argument(
+        "--protocol",
+        help="the benchmark protocol the figures follow: memgym, locomo, mem0, memory-r1, longmemeval, "
+        "memoryagentbench (default: the data's own; see memgym.rewards.protocols)",
+    )
+    data.add_argument(
+        "--split", help="the part of the protocol's split (memory-r1: train, validation, test, all)"
+    )
     env = p.add_argument_group("environment")
     env.add_argument(
         "--max-entries",
@@ -85,7 +96,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--max-new-tokens", type=int, default=512, help="LLM policy budget (default: %(default)s)"
     )
     run = p.add_argument_group("running")
-    run.add_argument("--metrics", nargs="+", default=["em", "f1", "bleu1"], help="(default: em f1 bleu1)")
+    run.add_argument(
+        "--metrics", nargs="+", help="QA metrics (default: the protocol's; memgym: em f1 bleu1)"
+    )
     run.add_argument(
         "--batch-size", type=int, default=8, help="environments stepped together (default: %(default)s)"
     )
@@ -139,9 +152,29 @@ def policy_specs(names: list[str], args: argparse.Namespace) -> list[Any]:
                     "params", SamplingParams(max_new_tokens=args.max_new_tokens, seed=args.seed)
                 )
                 backend = _backend(args.backend, args.model, args.base_url)
+            _check_policy_arguments(item, expanded, kwargs)
             label = item if rest else None
             specs.append(PolicySpec(expanded, tuple(sorted(kwargs.items())), backend, label))
     return specs
+
+
+def _check_policy_arguments(item: str, name: str, kwargs: dict[str, Any]) -> None:
+    """Build the policy once (a model policy: check its argument names) so a wrong argument fails now,
+    as a one-line error naming it, not as a traceback or a skipped row."""
+    from memgym.envs.registration import accepted_kwargs
+    from memgym.errors import ConfigError
+    from memgym.policies.managers import POLICIES, make_policy
+
+    if name == "llm":
+        accepted = accepted_kwargs(POLICIES.get(name))
+        unknown = sorted(set(kwargs) - accepted - {"params"}) if accepted is not None else []
+        if unknown:
+            raise ConfigError(f"--policies {item}: llm takes no argument {unknown[0]!r}; it takes {sorted(accepted)}")
+        return
+    try:
+        make_policy(name, **kwargs)
+    except (TypeError, ValueError) as err:  # an unknown keyword, a value of the wrong kind (ConfigError too)
+        raise ConfigError(f"--policies {item}: {err}") from err
 
 
 def _backend(name: str, model: str | None, base_url: str | None) -> Any:
@@ -175,14 +208,23 @@ def main(args: argparse.Namespace) -> int:
     try:
         synthetic = args.data == "synthetic"
         kind = args.answer_agent or ("extractive" if synthetic else "llm")
+        if args.answer_agent is None and not synthetic:
+            print(
+                f"memgym bench: answering with the llm agent on {args.backend} "
+                f"({args.model or 'the default model'}): the extractive agent cannot answer data without "
+                "answer candidates (pass --answer-agent to choose)",
+                file=sys.stderr,
+            )
         agent = AgentSpec(
             kind,
             _backend(args.backend, args.model, args.base_url) if kind == "llm" else None,
             (("top_k", 100_000),) if kind == "llm" else (),
         )  # the env's answer_top_k decides
         judge = _judge(args) if args.judge else None
+        specs = policy_specs(args.policies, args)
+        _check_env(args.env, env_kwargs(args))
         result = run_bench(
-            policy_specs(args.policies, args),
+            specs,
             args.env,
             args.data,
             answer_agent=agent,
@@ -193,6 +235,8 @@ def main(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             metrics=args.metrics,
             judge=judge,
+            protocol=args.protocol,
+            split=args.split,
             workers=args.workers,
             ray=args.ray,
             ray_address=args.ray_address,
@@ -203,12 +247,32 @@ def main(args: argparse.Namespace) -> int:
     except MemgymError as exc:
         print(f"memgym bench: error: {exc}", file=sys.stderr)
         return 2
+    if all(p.skipped for p in result.policies):
+        reasons = "; ".join(f"{p.name}: {p.skipped}" for p in result.policies)
+        print(f"memgym bench: error: no policy ran ({reasons})", file=sys.stderr)
+        return 1
     report = result.markdown()
     print(report.split("\n## ", 2)[1].split("\n", 1)[1].strip())  # the overall table
+    protocol = result.config["protocol"]
+    part = f", part {protocol['part']}" if protocol.get("part") else ""
+    print(f"\nprotocol {protocol['name']}{part}: {protocol['title']}")
     print(
-        f"\nwall time {result.wall_time_s:.1f} s; report in {paths['report.md'].parent}/ ({', '.join(paths)})"
+        f"wall time {result.wall_time_s:.1f} s; report in {paths['report.md'].parent}/ ({', '.join(paths)})"
     )
     return 0
+
+
+def _check_env(env_id: str, kwargs: dict[str, Any]) -> None:
+    """Build the environment once on one small episode, so an unknown id, an argument it does not take
+    or a value it refuses (``--env-arg top_k=-1``) fails now, naming it, instead of skipping every policy."""
+    import memgym.envs
+    from memgym.errors import ConfigError
+
+    probe = {**kwargs, "episodes": "synthetic", "episode_kwargs": {"n_episodes": 1}}
+    try:
+        memgym.envs.make(env_id, **probe).close()
+    except (TypeError, ValueError) as err:  # ConfigError is a ValueError
+        raise ConfigError(f"--env {env_id} / --env-arg: {err}") from err
 
 
 def command_line(args: argparse.Namespace) -> str:

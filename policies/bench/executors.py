@@ -47,6 +47,7 @@ def run_policy(
             base["seed"],
             base["batch_size"],
             base["metrics"],
+            base.get("hints") or {},
         )
         for idx in _chunks(len(eps), size)
     ]

@@ -11,7 +11,7 @@ from typing import Any
 from memgym.envs.episode import Episode
 from memgym.errors import ConfigError
 from memgym.policies.bench.executors import run_policy
-from memgym.policies.bench.results import DEFAULT_METRICS, BenchResult, PolicyResult
+from memgym.policies.bench.results import BenchResult, PolicyResult
 from memgym.policies.bench.specs import AgentSpec, PolicySpec
 from memgym.policies.managers import MemoryPolicy
 
@@ -19,20 +19,32 @@ DEFAULT_ENV = "memgym/MemoryManager-v0"
 
 
 def load_bench_episodes(
-    source: Any = "synthetic", *, n_episodes: int | None = None, seed: int = 0, data_format: str | None = None
+    source: Any = "synthetic",
+    *,
+    n_episodes: int | None = None,
+    seed: int = 0,
+    data_format: str | None = None,
+    loader_options: dict[str, dict[str, Any]] | None = None,
 ) -> list[Episode]:
     """The episodes to run: ``"synthetic"`` (the suite; ``n_episodes`` per length), a path (loaded with
-    ``data_format`` or the detected one; the first ``n_episodes``), or a list of episodes."""
+    ``data_format`` or the detected one, with ``loader_options[format]``; the first ``n_episodes``), or
+    a list of episodes."""
     if n_episodes is not None and n_episodes < 1:
         raise ConfigError(f"n_episodes must be at least 1, got {n_episodes}")
     if source is None or source == "synthetic":
         from memgym.envs.data import synthetic_suite
 
         return synthetic_suite(seed, n_episodes)
-    if isinstance(source, (str, Path)):
-        from memgym.envs.data import load_episodes, resolve_episodes
+    if isinstance(source, (str, Path)) and not (source == "cri" and not Path(source).exists()):
+        from memgym.envs.data import detect_format, load_episodes
 
-        episodes = load_episodes(source, data_format) if data_format else resolve_episodes(source)
+        fmt = data_format or (None if str(source).startswith("hf:") else detect_format(source))
+        options = dict((loader_options or {}).get(fmt or "", {}))
+        episodes = load_episodes(source, fmt, **options)
+    elif isinstance(source, (str, Path)):
+        from memgym.envs.data import resolve_episodes
+
+        episodes = resolve_episodes(source)
     else:
         from memgym.envs.data import resolve_episodes
 
@@ -53,8 +65,10 @@ def run_bench(
     data_format: str | None = None,
     seed: int = 0,
     batch_size: int = 8,
-    metrics: Sequence[str] = DEFAULT_METRICS,
+    metrics: Sequence[str] | None = None,
     judge: Any = None,
+    protocol: Any = None,
+    split: str | None = None,
     workers: int = 1,
     ray: bool = False,
     ray_address: str | None = None,
@@ -80,9 +94,15 @@ def run_bench(
         seed: seeds the synthetic suite and each episode's reset (``seed + index``).
         batch_size: environments stepped together per worker (one policy call and one answer-agent
             call per step for all of them).
-        metrics: QA metrics of :func:`memgym.rewards.metrics.score_answers` (``em``, ``f1``, ``bleu1``,
-            ``locomo_f1``).
-        judge: an :class:`~memgym.rewards.judge.LLMJudge` (adds ``j``), or ``None``.
+        metrics: QA metrics (names of :data:`memgym.rewards.metrics.METRICS`); default the protocol's.
+        judge: an :class:`~memgym.rewards.judge.LLMJudge` (adds ``j``, asked in the protocol's judge
+            style on the judge's backend), or ``None``.
+        protocol: a name of :data:`memgym.rewards.protocols.PROTOCOLS` or a
+            :class:`~memgym.rewards.protocols.Protocol`; default the data's natural protocol (``locomo``
+            for LoCoMo, ``longmemeval``, ``memoryagentbench``, else ``memgym``). It fixes the split, the
+            categories counted, the metrics, the judge's style, the answer hints and the averaging.
+        split: the part of the protocol's split (``memory-r1``: ``train``, ``validation``, ``test`` or
+            ``all``; default ``test``, or ``validation`` when the data has no test conversation).
         workers: local processes (``1``: everything in this process).
         ray: spread the chunks over Ray (``ray.init(address=ray_address)`` unless already initialised).
         ray_address: a Ray cluster address (implies ``ray``).
@@ -93,13 +113,27 @@ def run_bench(
         A :class:`BenchResult`; ``.save(dir)`` writes the report.
 
     Raises:
-        ConfigError: bad arguments (unknown metric, duplicate policy names, empty data, ...).
+        ConfigError: bad arguments (unknown metric, duplicate policy names, empty data, ...); a judge for
+            a protocol without one or none for a protocol that needs one; an answer agent that cannot
+            answer the data (the extractive agent on questions without candidates).
     """
     from memgym.envs.data import dataset_stats
+    from memgym.rewards.protocols import get_protocol, natural_protocol
 
     start = time.perf_counter()
-    _check_args(metrics, batch_size, workers)
-    eps = load_bench_episodes(episodes, n_episodes=n_episodes, seed=seed, data_format=data_format)
+    chosen = get_protocol(protocol) if protocol is not None else None
+    synthetic = episodes is None or episodes == "synthetic"
+    eps = load_bench_episodes(
+        episodes, n_episodes=n_episodes if synthetic else None, seed=seed, data_format=data_format,
+        loader_options=dict(chosen.loader_options) if chosen else None,
+    )
+    chosen = chosen or natural_protocol(eps)
+    selection = chosen.select(eps, split)
+    eps = selection.episodes[:n_episodes] if n_episodes and not synthetic else selection.episodes
+    metrics = tuple(chosen.metrics if metrics is None else metrics)
+    judge = _protocol_judge(judge, chosen, metrics)
+    _check_args(metrics, batch_size, workers, judged=judge is not None)
+    _check_answerable(eps, answer_agent, env_kwargs or {})
     specs = [PolicySpec(p) if isinstance(p, str) else p for p in policies]
     names = [_display(s) for s in specs]
     if not specs or len(set(names)) != len(names):
@@ -111,16 +145,22 @@ def run_bench(
         "seed": seed,
         "batch_size": batch_size,
         "metrics": tuple(metrics),
+        "hints": chosen.hints(eps),
     }
     results = [
         run_policy(spec, name, answer_agent, eps, base, workers, ray, ray_address, progress)
         for spec, name in zip(specs, names, strict=True)
     ]
     if judge is not None:
-        _judge_all(results, judge)
+        _judge_all(results, judge, chosen, eps)
     config = {
         "command": command,
-        **base,
+        **{k: v for k, v in base.items() if k != "hints"},
+        "protocol": {
+            **chosen.describe(), "part": selection.part, "notes": [*selection.notes, *chosen.notes],
+            "excluded": selection.excluded, "hinted_questions": len(base["hints"]),
+            "metrics_overridden": list(metrics) != list(chosen.metrics),
+        },
         "env_kwargs": _jsonable(base["env_kwargs"]),
         "metrics": list(metrics),
         "policies": names,
@@ -136,15 +176,14 @@ def run_bench(
     }
     stats = dataset_stats(eps)
     stats["groups"] = dict(Counter(ep.metadata.get("suite", ep.source) for ep in eps))
-    return BenchResult(results, config, stats, time.perf_counter() - start)
+    return BenchResult(results, config, stats, time.perf_counter() - start, chosen)
 
 
-def _check_args(metrics: Sequence[str], batch_size: int, workers: int) -> None:
-    from memgym.rewards.metrics import METRICS
+def _check_args(metrics: Sequence[str], batch_size: int, workers: int, judged: bool = False) -> None:
+    from memgym.rewards.metrics import check_metrics
 
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown or not metrics:
-        raise ConfigError(f"unknown metric(s) {unknown or '(none given)'}; known: {', '.join(METRICS)}")
+    if metrics or not judged:
+        check_metrics(metrics)
     if batch_size < 1 or workers < 1:
         raise ConfigError(f"batch_size and workers must be at least 1, got {batch_size} and {workers}")
 
@@ -156,15 +195,76 @@ def _display(spec: Any) -> str:
     if not isinstance(name, str):
         raise ConfigError(f"policy {spec!r} needs a string attribute 'name'")
     return name
-def _judge_all(results: list[PolicyResult], judge: Any) -> None:
-    """J for every question of every policy, in one judge call (cached verdicts are not asked again)."""
-    rows = [q for r in results for q in r.questions()]
+def _protocol_judge(judge: Any, protocol: Any, metrics: Sequence[str]) -> Any:
+    """The judge in the protocol's style (its backend and cache kept), or why the protocol refuses."""
+    from memgym.rewards.judge import LLMJudge
+
+    if judge is None:
+        if protocol.judge_required and not metrics:
+            raise ConfigError(
+                f"the {protocol.name} protocol scores answers with its LLM judge only: pass a judge "
+                "(--judge, with --judge-backend / --judge-model for a strong model), or name model-free "
+                "metrics with --metrics (they are then not the benchmark's figure)"
+            )
+        return None
+    if protocol.judge is None:
+        raise ConfigError(
+            f"the {protocol.name} protocol has no LLM judge (its figure is {protocol.primary}); drop the "
+            "judge, or use a protocol with one (mem0, memory-r1, longmemeval, memgym)"
+        )
+    if isinstance(judge, LLMJudge) and judge.style.name != protocol.judge:
+        return LLMJudge(judge.backend, None, judge.cache, style=protocol.judge)
+    return judge
+
+
+def _check_answerable(episodes: list[Episode], answer_agent: Any, env_kwargs: dict[str, Any]) -> None:
+    """Refuse an extractive answer agent on questions without candidates: it could only abstain."""
+    agent = answer_agent if answer_agent is not None else env_kwargs.get("answer_agent")
+    if not _is_extractive(agent):
+        return
+    questions = [q for ep in episodes for q in ep.questions]
+    if questions and not any(q.candidates for q in questions):
+        raise ConfigError(
+            f"the extractive answer agent cannot answer this data: none of its {len(questions)} questions "
+            "has answer candidates (only memgym's synthetic data has them), so it would abstain on every "
+            "question and the tables would report abstentions as scores. Answer with a model: "
+            "--answer-agent llm --backend hf|vllm|openai --model ... (in Python: answer_agent="
+            "AgentSpec('llm', backend_spec('hf', model=...)))"
+        )
+
+
+def _is_extractive(agent: Any) -> bool:
+    from memgym.policies.answer_agents.extractive import ExtractiveAnswerAgent
+
+    if agent is None or agent == "extractive":
+        return True
+    if isinstance(agent, AgentSpec):
+        return agent.kind == "extractive"
+    return isinstance(agent, ExtractiveAnswerAgent)
+
+
+def _judge_all(results: list[PolicyResult], judge: Any, protocol: Any, episodes: list[Episode]) -> None:
+    """J for every question of every policy, in one judge call (cached verdicts are not asked again);
+    each item is what the protocol's judge sees (its question type, gold text)."""
+    from memgym.rewards.judge import JudgeItem, LLMJudge
+
+    rows = [(ep["episode_id"], q) for r in results for ep in r.episodes for q in ep["questions"]]
     if not rows:
         return
-    verdicts = judge.judge(
-        [q["question"] for q in rows], [q["gold"] for q in rows], [q["prediction"] for q in rows]
-    )
-    for row, verdict in zip(rows, verdicts, strict=True):
+    index = {(ep.id, q.id): (q, ep) for ep in episodes for q in ep.questions}
+    if isinstance(judge, LLMJudge):
+        items = [
+            protocol.judge_item(*index[(ep_id, row["id"])], row["prediction"])
+            if (ep_id, row["id"]) in index
+            else JudgeItem(row["question"], " OR ".join(row["gold"]), row["prediction"], row["category"])
+            for ep_id, row in rows
+        ]
+        verdicts = judge.judge_items(items)
+    else:  # any object with judge(questions, gold, predictions)
+        verdicts = judge.judge(
+            [q["question"] for _, q in rows], [q["gold"] for _, q in rows], [q["prediction"] for _, q in rows]
+        )
+    for (_, row), verdict in zip(rows, verdicts, strict=True):
         row["j"] = float(verdict)
 
 

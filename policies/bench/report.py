@@ -1,8 +1,10 @@
 """The benchmark's report: Markdown tables, ``results.json`` and PNG plots of a :class:`BenchResult`.
 
-- ``report.md``: an overall table (QA metrics, the primary metric per category, op accuracy, memory size,
-  tokens generated, wall time), one table per QA category (EM, F1, BLEU-1, J when judged), and the
-  operation mix with the operation-level accuracy against the oracle labels (synthetic data).
+- ``report.md``: the protocol the figures follow (:mod:`memgym.rewards.protocols`) and what it left
+  out, an overall table (QA metrics, the primary metric per category, the memory metrics evidence
+  recall / evidence all / answer support, op accuracy, memory size, tokens generated, wall time), the
+  protocol's extra averages (task-averaged, abstention) where it has them, one table per QA category,
+  and the operation mix with the operation-level accuracy against the oracle labels (synthetic data).
 - ``results.json``: :meth:`BenchResult.to_dict` (config with the command line and seed, dataset stats,
   summaries, every question of every episode).
 - ``accuracy_by_category.png`` and ``accuracy_vs_length.png``: the primary metric (J when judged, else
@@ -20,19 +22,45 @@ if TYPE_CHECKING:
     from memgym.policies.bench import BenchResult
 
 METRIC_LABELS: dict[str, str] = {
-    "em": "EM",
-    "f1": "F1",
-    "bleu1": "BLEU-1",
+    "em": "EM (SQuAD)",
+    "squad_em": "EM (SQuAD)",
+    "f1": "F1 (SQuAD)",
+    "squad_f1": "F1 (SQuAD)",
+    "bleu1": "BLEU-1 (SQuAD words)",
     "locomo_f1": "LoCoMo F1",
+    "locomo_em": "LoCoMo EM",
+    "mem0_f1": "F1 (Mem0)",
+    "mem0_bleu1": "BLEU-1 (Mem0)",
+    "mem0_em": "EM (Mem0)",
+    "mab_accuracy": "accuracy (MAB)",
+    "mab_substring_em": "substring EM (MAB)",
+    "mab_em": "EM (MAB)",
+    "mab_f1": "F1 (MAB)",
+    "mab_eventqa_recall": "EventQA recall (MAB)",
+    "mab_ruler_recall": "RULER recall (MAB)",
+    "mab_recall_at_5": "Recall@5 (MAB)",
     "j": "J",
+    "evidence_recall": "evidence recall",
+    "evidence_all": "evidence all",
+    "answer_support": "answer support",
 }
+#: The model-free memory metrics the tables show beside QA (:mod:`memgym.rewards.memory_metrics`).
+MEMORY_COLUMNS: tuple[str, ...] = ("evidence_recall", "evidence_all", "answer_support")
 PLOT_FILES: tuple[str, ...] = ("accuracy_by_category.png", "accuracy_vs_length.png")
 
 
 def primary_metric(result: BenchResult) -> str:
-    """The metric the plots and the per-category columns show: J when judged, else the first one."""
+    """The metric the plots and the per-category columns show: the protocol's headline metric when it
+    was computed, else J when judged, else the first one."""
     names = result.metric_names
-    return "j" if "j" in names else names[0]
+    primary = getattr(result.protocol, "primary", None)
+    if primary in names:
+        return primary
+    return "j" if "j" in names or not names else names[0]
+
+
+def _memory_columns(summary: dict[str, dict]) -> list[str]:
+    return [m for m in MEMORY_COLUMNS if any(s["overall"].get(m) is not None for s in summary.values())]
 
 
 def _pct(value: Any) -> str:
@@ -67,9 +95,11 @@ def markdown_report(result: BenchResult) -> str:
         f"{cfg['answer_agent']}; judge {cfg['judge'] or 'none'}; seed {cfg['seed']}; "
         f"wall time {result.wall_time_s:.1f} s. Scores in %.",
         "",
+        *_protocol_lines(cfg.get("protocol")),
         "## Overall",
         "",
         *_overall_table(result, ran),
+        *_averages_table(result, ran),
         *_category_tables(result, ran),
         *_ops_table(ran),
     ]
@@ -80,12 +110,41 @@ def markdown_report(result: BenchResult) -> str:
     return "\n".join(lines)
 
 
+def _protocol_lines(protocol: dict | None) -> list[str]:
+    """Which protocol the figures follow, what it left out, and where it departs from the official code."""
+    if not protocol:
+        return []
+    lines = [f"Protocol `{protocol['name']}`: {protocol['title']} (following {protocol['source']})."]
+    lines += [f"- {note}" for note in protocol.get("notes", [])]
+    if protocol.get("metrics_overridden"):
+        lines.append("- the metrics were chosen for this run and are not the protocol's own")
+    return [*lines, ""]
+
+
+def _averages_table(result: BenchResult, ran: dict[str, dict]) -> list[str]:
+    """The protocol's other averages (task-averaged, abstention), when it has them."""
+    rows = [r for r in ("task_averaged", "abstention") if any(r in s for s in ran.values())]
+    if not rows:
+        return []
+    metrics = result.metric_names
+    lines = ["", "## Averages", "", "Overall: the mean over questions; task-averaged: the mean of the "
+             "per-category means; abstention: the abstention questions only.", ""]
+    body = []
+    for name, s in ran.items():
+        for row in ("overall", *rows):
+            values = s.get(row) or {}
+            body.append([name, row.replace("_", "-"), _num(values.get("n")), *(_pct(values.get(m)) for m in metrics)])
+    return lines + _table(["policy", "average", "questions", *(METRIC_LABELS.get(m, m) for m in metrics)], body)
+
+
 def _overall_table(result: BenchResult, ran: dict[str, dict]) -> list[str]:
     metrics, main, cats = result.metric_names, primary_metric(result), result.categories()
+    memory = _memory_columns(ran)
     header = [
         "policy",
         *(METRIC_LABELS.get(m, m) for m in metrics),
         *(f"{c} ({METRIC_LABELS.get(main, main)})" for c in cats),
+        *(METRIC_LABELS[m] for m in memory),
         "op acc",
         "memory (entries)",
         "tokens generated",
@@ -96,6 +155,7 @@ def _overall_table(result: BenchResult, ran: dict[str, dict]) -> list[str]:
             name,
             *(_pct(s["overall"].get(m)) for m in metrics),
             *(_pct(s["by_category"].get(c, {}).get(main)) for c in cats),
+            *(_pct(s["overall"].get(m)) for m in memory),
             _pct(s["op_accuracy"]),
             _num(s["memory_entries"], 1),
             _num(s["tokens_generated"]),
@@ -107,7 +167,7 @@ def _overall_table(result: BenchResult, ran: dict[str, dict]) -> list[str]:
 
 
 def _category_tables(result: BenchResult, ran: dict[str, dict]) -> list[str]:
-    metrics, lines = result.metric_names, []
+    metrics, lines = [*result.metric_names, *_memory_columns(ran)], []
     for c in result.categories():
         n = max((s["by_category"].get(c, {}).get("n", 0) for s in ran.values()), default=0)
         lines += ["", f"## {c} ({n} questions)", ""]

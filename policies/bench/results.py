@@ -1,4 +1,11 @@
-"""The benchmark's results: a record per episode and question, summaries, flat metrics, the report."""
+"""The benchmark's results: a record per episode and question, summaries, flat metrics, the report.
+
+Summaries average as the run's protocol says (:class:`~memgym.rewards.protocols.Protocol`): the overall
+row is the mean over questions, or over categories (``averaging="categories"``); a protocol may add a
+``task_averaged`` row (the mean of the per-category means) and an ``abstention`` row (its abstention
+questions only). The model-free memory metrics (``evidence_recall``, ``evidence_all``,
+``answer_support``) are averaged beside the QA metrics wherever they apply.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from memgym.rewards.memory_metrics import MEMORY_METRICS
 
 DEFAULT_METRICS: tuple[str, ...] = ("em", "f1", "bleu1")
 OP_COLUMNS: tuple[str, ...] = ("ADD", "UPDATE", "DELETE", "NOOP", "failed", "invalid_action")
@@ -25,13 +34,16 @@ class PolicyResult:
     def questions(self) -> list[dict]:
         return [q for ep in self.episodes for q in ep["questions"]]
 
-    def summary(self, metrics: Sequence[str] = DEFAULT_METRICS) -> dict[str, Any]:
-        """QA by category and overall, operations, op accuracy, memory size, tokens and time."""
+    def summary(self, metrics: Sequence[str] = DEFAULT_METRICS, protocol: Any = None) -> dict[str, Any]:
+        """QA and memory metrics by category and overall (as ``protocol`` averages them), operations, op
+        accuracy, memory size, tokens and time."""
         qs = self.questions()
-        names = [m for m in (*metrics, "j") if any(m in q for q in qs)]
+        names = [m for m in (*metrics, "j", *MEMORY_METRICS) if any(q.get(m) is not None for q in qs)]
         by_cat: dict[str, list[dict]] = {}
         for q in qs:
             by_cat.setdefault(q["category"], []).append(q)
+        categories = {c: _means(rows, names) for c, rows in sorted(by_cat.items())}
+        by_categories = getattr(protocol, "averaging", "questions") == "categories"
         ops = Counter()
         for ep in self.episodes:
             ops.update(ep["ops"])
@@ -41,8 +53,9 @@ class PolicyResult:
             "skipped": self.skipped,
             "episodes": len(self.episodes),
             "steps": sum(ep["steps"] for ep in self.episodes),
-            "overall": _means(qs, names),
-            "by_category": {c: _means(rows, names) for c, rows in sorted(by_cat.items())},
+            "overall": _category_means(categories, names, len(qs)) if by_categories else _means(qs, names),
+            "by_category": categories,
+            **_protocol_rows(protocol, qs, categories, names),
             "ops": {k: int(ops.get(k, 0)) for k in OP_COLUMNS},
             "op_accuracy": mean(agree),
             "op_accuracy_facts": mean(agree_facts),
@@ -61,6 +74,8 @@ class BenchResult:
     config: dict[str, Any]
     dataset: dict[str, Any]
     wall_time_s: float = 0.0
+    protocol: Any = None
+    """The :class:`~memgym.rewards.protocols.Protocol` the run used (``config["protocol"]`` describes it)."""
 
     @property
     def metric_names(self) -> list[str]:
@@ -69,7 +84,8 @@ class BenchResult:
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Policy name -> :meth:`PolicyResult.summary`."""
-        return {p.name: p.summary(self.config.get("metrics", DEFAULT_METRICS)) for p in self.policies}
+        metrics = self.config.get("metrics", DEFAULT_METRICS)
+        return {p.name: p.summary(metrics, self.protocol) for p in self.policies}
 
     def categories(self) -> list[str]:
         """The QA categories present, in a stable order (synthetic, then LoCoMo order, then by name)."""
@@ -90,6 +106,10 @@ class BenchResult:
             for metric, value in s["overall"].items():
                 if value is not None:
                     out[f"{prefix}{name}/{metric}"] = float(value)
+            for row in ("task_averaged", "abstention"):
+                for metric, value in (s.get(row) or {}).items():
+                    if metric != "n" and value is not None:
+                        out[f"{prefix}{name}/{row}/{metric}"] = float(value)
             for category, row in s["by_category"].items():
                 for metric, value in row.items():
                     if metric != "n" and value is not None:
@@ -140,4 +160,23 @@ def _means(rows: list[dict], names: Sequence[str]) -> dict[str, float | None]:
     out: dict[str, float | None] = {"n": len(rows)}
     for m in names:
         out[m] = mean([r[m] for r in rows if r.get(m) is not None])
+    return out
+
+
+def _category_means(categories: dict[str, dict], names: Sequence[str], n: int) -> dict[str, float | None]:
+    """The mean over categories of each metric's per-category mean (categories without it left out)."""
+    out: dict[str, float | None] = {"n": n}
+    for m in names:
+        out[m] = mean([row[m] for row in categories.values() if row.get(m) is not None])
+    return out
+
+
+def _protocol_rows(protocol: Any, qs: list[dict], categories: dict[str, dict], names: Sequence[str]) -> dict:
+    """The extra rows a protocol reports: ``task_averaged`` and ``abstention`` (only where it asks)."""
+    out: dict[str, Any] = {}
+    if getattr(protocol, "task_average", False):
+        out["task_averaged"] = _category_means(categories, names, len(qs))
+    predicate = getattr(protocol, "abstention", None)
+    if predicate is not None:
+        out["abstention"] = _means([q for q in qs if predicate(q["id"])], names)
     return out

@@ -3,9 +3,13 @@
 ``batch_size`` environments are stepped together: the policy acts on all of them in one call (one
 generation batch for an LLM policy), and :func:`memgym.envs.stepping.step_envs` applies the actions and
 answers the questions pending in all of them in one answer-agent call; a finished environment starts the
-next episode. What the environment reports in ``info`` (answers, operations, oracle labels, evidence
-recall) becomes the episode's record; the predictions are scored again at the end with every metric the
-benchmark asks for.
+next episode. What the environment reports in ``info`` (answers with their memory metrics, operations,
+oracle labels) becomes the episode's record; the predictions are scored again at the end with every
+metric the benchmark asks for.
+
+A protocol's hints (:class:`~memgym.rewards.protocols.Hint`: the question as the benchmark words it)
+reach the answer agent through :class:`HintedAnswerAgent`; retrieval, the records and the judge keep
+the original question.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from memgym.envs.episode import Episode
 from memgym.errors import ConfigError
 from memgym.policies.bench.results import OP_COLUMNS
 from memgym.policies.bench.specs import build
+from memgym.rewards.memory_metrics import MEMORY_METRICS
 
 
 @dataclass
@@ -38,6 +43,30 @@ class Task:
     seed: int
     batch_size: int
     metrics: tuple[str, ...]
+    hints: dict[str, Any] = field(default_factory=dict)
+    """Question id -> :class:`~memgym.rewards.protocols.Hint` (the protocol's wording for the agent)."""
+
+
+class HintedAnswerAgent:
+    """An answer agent that is asked each question as the protocol words it (and whose letter-only
+    replies to a multiple choice are mapped back to the option), wrapping any other agent."""
+
+    def __init__(self, agent: Any, hints: dict[str, Any], tag: str = "hints") -> None:
+        from memgym.envs.answering import agent_name
+
+        self.agent, self.hints = agent, hints
+        self.name = f"{agent_name(agent)}+{tag}"
+
+    def answer(self, questions: list[Any], memories: list[list[Any]]) -> list[str]:
+        """The inner agent's answers to the hinted questions, resolved."""
+        from dataclasses import replace
+
+        asked = [replace(q, question=self.hints[q.id].question) if q.id in self.hints else q for q in questions]
+        answers = self.agent.answer(asked, memories)
+        return [
+            self.hints[q.id].resolve(str(a)) if q.id in self.hints else str(a)
+            for q, a in zip(questions, answers, strict=True)
+        ]
 
 
 @dataclass
@@ -46,7 +75,7 @@ class _Slot:
     obs: Any
     record: dict
     questions: dict[str, Any]
-    rows: list[tuple[Any, str, int]] = field(default_factory=list)  # (question, prediction, tokens read)
+    rows: list[tuple[Any, str, int, dict]] = field(default_factory=list)  # (question, prediction, read, memory)
 
 
 def run_chunk(task: Task, on_episode: Callable[[], None] | None = None) -> dict[str, Any]:
@@ -57,6 +86,8 @@ def run_chunk(task: Task, on_episode: Callable[[], None] | None = None) -> dict[
 
     start = time.perf_counter()
     policy, agent = build(task.policy), build(task.agent)
+    if agent is not None and task.hints:
+        agent = HintedAnswerAgent(agent, task.hints)
     base = {**task.env_kwargs, "episodes": task.episodes}
     if agent is not None:
         base["answer_agent"] = agent
@@ -87,7 +118,7 @@ def run_chunk(task: Task, on_episode: Callable[[], None] | None = None) -> dict[
                 continue
             slot.record["memory_entries"] = int(step.info["memory_entries"])
             slot.record["memory_tokens"] = int(step.info["memory_tokens"])
-            records.append(_finish(slot, task.metrics))
+            records.append(_finish(slot, task.metrics, task.hints))
             if on_episode is not None:
                 on_episode()
             slots[slots.index(slot)] = _start(slot.env, queue.popleft(), task) if queue else None
@@ -119,7 +150,6 @@ def _start(env: Any, local: int, task: Task) -> _Slot:
         "ops": Counter(),
         "op_agreement": [],
         "op_agreement_facts": [],
-        "evidence_recall": [],
     }
     return _Slot(env, obs, record, {q.id: q for q in episode.questions})
 
@@ -141,32 +171,33 @@ def _record_step(slot: _Slot, unit: Any, info: dict) -> None:
             rec["op_agreement_facts"].append(agreement)
     if slot.env.current_unit is not unit:  # the step moved on (a search round shows the same unit again)
         rec["tokens_read"] += unit.n_tokens
-    if "evidence_recall" in info:
-        rec["evidence_recall"].append(float(info["evidence_recall"]))
     for row in info.get("answers", ()):
-        slot.rows.append((slot.questions[row["question_id"]], row["prediction"], rec["tokens_read"]))
+        memory = {k: row.get(k) for k in MEMORY_METRICS}
+        slot.rows.append((slot.questions[row["question_id"]], row["prediction"], rec["tokens_read"], memory))
 
 
-def _finish(slot: _Slot, metrics: Sequence[str]) -> dict:
+def _finish(slot: _Slot, metrics: Sequence[str], hints: dict[str, Any]) -> dict:
     from memgym.policies.bench.results import mean
     from memgym.rewards.metrics import score_answers
 
     rec = slot.record
-    questions = [q for q, _, _ in slot.rows]
-    scores = score_answers([p for _, p, _ in slot.rows], questions, metrics) if questions else []
+    questions = [q for q, _, _, _ in slot.rows]
+    scores = score_answers([p for _, p, _, _ in slot.rows], questions, metrics) if questions and metrics else []
     rec["questions"] = [
         {
             "id": q.id,
             "category": q.category,
             "question": q.question,
+            **({"asked": hints[q.id].question} if q.id in hints else {}),
             "gold": list(q.answers),
             "prediction": pred,
             "tokens_read": read,
             "asked_after": q.asked_after,
+            **memory,
             **row,
         }
-        for (q, pred, read), row in zip(slot.rows, scores, strict=True)
+        for (q, pred, read, memory), row in zip(slot.rows, scores or [{} for _ in slot.rows], strict=True)
     ]
     rec["ops"] = {k: int(rec["ops"].get(k, 0)) for k in OP_COLUMNS}
-    rec["evidence_recall"] = mean(rec["evidence_recall"])
+    rec["evidence_recall"] = mean([r["evidence_recall"] for r in rec["questions"] if r.get("evidence_recall") is not None])
     return rec
