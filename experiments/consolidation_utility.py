@@ -16,6 +16,19 @@ Usage::
 
     python experiments/consolidation_utility.py --out runs/consolidation_utility
     python experiments/consolidation_utility.py --config configs/consolidation_utility.yaml
+
+**What it found** (``configs/consolidation_utility.yaml``: 8 streams of 16 sessions, facts in the first
+8, extractive agent, BM25 top 10; 36 s on one CPU core). Episode QA: keeping raw episodes (always_retain,
+automatic) 0.716 vs forced consolidation by the lossy merge (always_consolidate, forced) 0.412, about
+1.7 times (2.2 times, 0.705 vs 0.316, with 12 sessions and facts throughout); the episodic regime equals
+the automatic one (0.716 both). On the fixed final questions, the lossless merge under forced
+consolidation (never_delete) rises while facts arrive, to 0.72 at round 8, then degrades to 0.58 by
+round 16 as merges of near-duplicate people compound, while raw episodes stay at 0.70 and the oracle's
+consolidation at 1.00: rise then degradation, caused by the consolidation step. The lossy merge peaks
+lower (0.35) and does not decline afterwards; on the questions answerable so far no policy rises (the
+first questions are few and already answered). Nothing falls below no memory on the streams (they ask
+no abstention question, so no memory scores 0); on ``--data synthetic`` (abstention questions, no
+memory 0.19) raw episodes dip to 0.17 at round 3, forced consolidation never falls below.
 """
 
 from __future__ import annotations
@@ -31,6 +44,8 @@ import numpy as np
 ENV_ID = "memgym/MemoryConsolidate-v0"
 REGIMES = ("automatic", "forced", "episodic")
 POLICIES = ("oracle", "always_retain", "always_consolidate", "never_delete")
+COLORS = {"oracle": "tab:blue", "always_retain": "tab:orange", "always_consolidate": "tab:green",
+          "never_delete": "tab:red"}
 DEFAULTS: dict[str, Any] = {"data": "streams", "episodes": 8, "seed": 0, "sessions": 12, "change_rate": 0.3,
                             "restate_rate": 0.2, "small_talk": 2, "facts_until": 1.0, "summary_words": 40, "answer_top_k": 10,
                             "out": "runs/consolidation_utility"}
@@ -92,7 +107,8 @@ def plot(results: dict, path: Path) -> Path:
             for name, res in results[utility_set][regime].items():
                 if "qa" not in res:
                     continue
-                ax.plot(res["round"], [np.nan if v is None else v for v in res["qa"]], marker="o", ms=3, label=name)
+                ax.plot(res["round"], [np.nan if v is None else v for v in res["qa"]], marker="o", ms=3, label=name,
+                        color=COLORS.get(name))
                 blank = res["qa_no_memory"]
             if blank is not None:
                 ax.plot(range(1, len(blank) + 1), [np.nan if v is None else v for v in blank], "k--", label="no memory")
