@@ -19,8 +19,9 @@ After every step it checks: no exception (a **crash**); no step over ``--hang-s`
 observation is in the observation space, the reward is finite, ``info`` has ``ops`` / ``error`` /
 ``op_counts``; the bank's token count, capacity, unique ids, tiers and single-slot tiers hold; no stored
 text has a surrogate; with no error, the bank grew by the ADDs accepted and shrank by the DELETEs
-accepted; every ``[mN]`` line of a text prompt names a stored memory (no forged line). Episodes end
-and reset as usual; now and then the state is saved and restored.
+accepted; every ``[mN]`` line of a text prompt names a stored memory (no forged line); ``set_state``
+restores the bank. Episodes end and reset as usual; one step in a hundred is taken from a saved state
+that is restored after it (as G rollouts branch).
 
 Usage::
 
@@ -305,6 +306,7 @@ def fuzz(env_name: str, mode: str, steps: int, seed: int, hang_s: float) -> dict
     signal.signal(signal.SIGALRM, _on_alarm)
     for i in range(steps):
         action = draw(env, rng)
+        branch = env.get_state() if rng.random() < 0.01 else None  # branch and come back, as G rollouts do
         before = env.bank.to_dict()
         ids_before = {e["id"] for e in before["entries"]}
         label = safe_repr(action, 160)
@@ -332,12 +334,13 @@ def fuzz(env_name: str, mode: str, steps: int, seed: int, hang_s: float) -> dict
         if problems:
             counts["invariant_breaks"] += 1
             examples.setdefault(f"invariant: {problems[0]}", label)
-        if terminated or truncated:
+        if branch is not None:
+            env.set_state(branch)
+            if env.bank.to_dict() != before:
+                counts["invariant_breaks"] += 1
+                examples.setdefault("invariant: set_state did not restore the bank", label)
+        elif terminated or truncated:
             env.reset(seed=seed + i)
-        elif rng.random() < 0.01:  # branch and come back, as G rollouts do
-            state = env.get_state()
-            env.step(draw(env, rng))
-            env.set_state(state)
     counts["seconds"] = round(time.perf_counter() - start, 1)
     return {"env": env_name, "mode": mode, "counts": counts, "examples": examples}
 

@@ -336,6 +336,7 @@ def test_memory_r1_protocol_on_the_development_conversations(tmp_path):
     s = result.summary()["store_all"]
     assert result.config["protocol"]["name"] == "memory-r1" and result.config["protocol"]["part"] == "validation"
     assert s["overall"]["n"] == 81 and "adversarial" not in s["by_category"]  # conv-30 without category 5
+    assert result.config["protocol"]["excluded"] == {"adversarial": 24}
     assert 0.0 < s["overall"]["evidence_recall"] <= 1.0 and s["overall"]["answer_support"] is not None
     result.save(tmp_path, plots=False)
     report = (tmp_path / "report.md").read_text()

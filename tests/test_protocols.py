@@ -312,6 +312,7 @@ def test_memory_r1_train_and_validation_on_the_real_conversations():
     assert [ep.id for ep in train.episodes] == ["26"] and [ep.id for ep in validation.episodes] == ["30"]
     assert sum(len(ep.questions) for ep in train.episodes) == 152
     assert sum(len(ep.questions) for ep in validation.episodes) == 81
+    assert (train.excluded, validation.excluded) == ({"adversarial": 47}, {"adversarial": 24})  # 199 - 152, 105 - 81
     assert r1.select(list(reversed(episodes))).episodes[0].id == "30"  # by number, not by position
 
 

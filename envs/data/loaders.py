@@ -137,7 +137,13 @@ def load_episodes(path: str | Path, format: str | None = None, **options: Any) -
     loader = FORMATS.get(format)
     if not path.exists():
         raise DatasetError("no such file or folder", file=str(path))
-    return check_episodes(loader(path, **options), path)
+    try:
+        episodes = loader(path, **options)
+    except DatasetError as err:
+        if err.file is None:  # a helper that could not know the file: name it here
+            raise DatasetError(str(err), file=str(path)) from err
+        raise
+    return check_episodes(episodes, path)
 
 
 def resolve_episodes(source: str | Path | list[Episode] | None = "synthetic", **kwargs: Any) -> list[Episode]:

@@ -143,25 +143,27 @@ class Protocol:
             ConfigError: ``part`` is given for a protocol without a split, or names no part.
         """
         notes: list[str] = []
+        raw = {ep.id: ep for ep in episodes}
         eps = list(episodes)
         if self.split == "memory-r1":
             eps, part, notes = _memory_r1_part(eps, part)
         elif part is not None:
             raise ConfigError(f"the {self.name} protocol has no split; drop --split {part}")
         excluded: dict[str, int] = {}
-        if self.excluded_categories:
-            kept = []
-            for ep in eps:
-                drop = [q for q in ep.questions if q.category in self.excluded_categories]
-                for q in drop:
+        for ep in eps:  # counted on the episodes as loaded (the memory-r1 split drops them itself)
+            for q in raw.get(ep.id, ep).questions:
+                if q.category in self.excluded_categories:
                     excluded[q.category] = excluded.get(q.category, 0) + 1
-                kept.append(dataclasses.replace(ep, questions=[q for q in ep.questions if q not in drop]))
-            eps = kept
-            if excluded:
-                notes.append(
-                    "not counted (as the official evaluation): "
-                    + ", ".join(f"{n} {c} questions" for c, n in sorted(excluded.items()))
-                )
+        if self.excluded_categories:
+            eps = [
+                dataclasses.replace(ep, questions=[q for q in ep.questions if q.category not in self.excluded_categories])
+                for ep in eps
+            ]
+        if excluded:
+            notes.append(
+                "not counted (as the official evaluation): "
+                + ", ".join(f"{n} {c} questions" for c, n in sorted(excluded.items()))
+            )
         return Selection(eps, part, notes, excluded)
 
     def hints(self, episodes: Sequence[Episode]) -> dict[str, Hint]:
