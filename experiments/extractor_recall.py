@@ -23,6 +23,7 @@ def main() -> None:
     p.add_argument("--model", help="model directory (default: the prepared SmolLM2-135M-Instruct)")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--speakers", nargs="*", help="extract only these speakers (default: every speaker)")
+    p.add_argument("--constrained", action="store_true", help="sample under the facts grammar (always JSON)")
     p.add_argument("--out", default="runs/extractor_recall.json")
     args = p.parse_args()
 
@@ -37,7 +38,7 @@ def main() -> None:
     episodes = generate_synthetic(args.episodes, seed=args.seed, config=config)
     backend = TransformersBackend(args.model or default_model_path(), batch_size=16)
     llm = LLMFactExtractor(backend, SamplingParams(max_new_tokens=args.max_new_tokens, temperature=0.0),
-                           speakers=args.speakers)
+                           speakers=args.speakers, constrained=args.constrained)
     start = time.perf_counter()
     llm.prefetch(episodes)  # one batched call for every turn
     seconds = time.perf_counter() - start
@@ -47,7 +48,7 @@ def main() -> None:
     n_turns = sum(len(ep.turns()) for ep in episodes)
     first = extract_episode(llm, episodes[0])  # from the cache
     examples = [(t.speaker, t.text, facts) for t, facts in list(zip(episodes[0].turns(), first, strict=True))[:10]]
-    report = {"model": str(args.model or "smollm2-135m-instruct"), "episodes": len(episodes), "turns": n_turns,
+    report = {"model": str(args.model or "smollm2-135m-instruct"), "constrained": args.constrained, "episodes": len(episodes), "turns": n_turns,
               "results": rows, "examples": examples}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,15 @@ _JSON = re.compile(r"\{.*\}", re.DOTALL)
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+(.+)$")
 
 
+def facts_grammar(max_facts: int = 4, max_tokens: int = 96) -> str:
+    """The grammar of an extraction (Lark, llguidance): ``{"facts": ["...", ...]}`` with at most
+    ``max_facts`` JSON strings, each capped so the whole list fits ``max_tokens``."""
+    budget = max(4, (max_tokens - 8) // max(1, max_facts) - 3)
+    more = f' (", " fact){{0,{max_facts - 1}}}' if max_facts > 1 else ""
+    return (f'start: "{{\\"facts\\": [" (fact{more})? "]}}"\nfact: "\\"" body "\\""\n'
+            f'body[max_tokens={budget}]: /([^"\\\\\\x00-\\x1f]|\\\\["\\\\nt])+/\n')
+
+
 def parse_facts(text: str) -> list[str]:
     """The facts in a completion: the ``facts`` list of its JSON object, else its bullet lines."""
     text = text or ""
@@ -73,6 +83,9 @@ class LLMFactExtractor:
         params: sampling parameters (default: greedy, 96 new tokens).
         cache_path: a JSON file the facts are saved to and reloaded from (``None``: memory only).
         speakers: extract only these speakers' turns (e.g. ``["Alice"]``); the others get no fact.
+        constrained: sample under :func:`facts_grammar` (a backend with grammars: ``hf``, ``vllm``), so
+            every completion is the JSON list; what a small model needs to write the format at all.
+        max_facts: most facts per turn under ``constrained``.
         name: what identifies this extractor's facts in the cache (default: model and sampling).
     """
 
@@ -82,6 +95,8 @@ class LLMFactExtractor:
         params: SamplingParams | None = None,
         cache_path: str | Path | None = None,
         speakers: Sequence[str] | None = None,
+        constrained: bool = False,
+        max_facts: int = 4,
         name: str | None = None,
         **backend_kwargs: Any,
     ) -> None:
@@ -96,7 +111,11 @@ class LLMFactExtractor:
         self.speakers = None if speakers is None else frozenset(s.lower() for s in speakers)
         model = getattr(backend, "model_name", None) or getattr(backend, "model", None)
         model = model if isinstance(model, str) else type(backend).__name__
-        self.name = name or f"llm-facts/{model}/t{self.params.temperature}/n{self.params.max_new_tokens}"
+        if constrained:
+            grammar = facts_grammar(max_facts, self.params.max_new_tokens)
+            self.params = replace(self.params, grammar=grammar)
+        tag = f"/g{max_facts}" if constrained else ""
+        self.name = name or f"llm-facts/{model}/t{self.params.temperature}/n{self.params.max_new_tokens}{tag}"
         self.cache_path = Path(cache_path) if cache_path is not None else None
         self._cache: dict[str, list[str]] = self._load()
         self.calls = 0
@@ -211,4 +230,6 @@ def fact_recall(episodes: Sequence[Episode], extractor: Callable[[Turn], list[st
     }
 
 
-__all__ = ["FACT_SYSTEM", "FACT_USER", "LLMFactExtractor", "fact_recall", "oracle_value_words", "parse_facts"]
+__all__ = [
+    "FACT_SYSTEM", "FACT_USER", "LLMFactExtractor", "fact_recall", "facts_grammar", "oracle_value_words", "parse_facts",
+]

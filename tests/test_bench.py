@@ -341,3 +341,20 @@ def test_memory_r1_protocol_on_the_development_conversations(tmp_path):
     result.save(tmp_path, plots=False)
     report = (tmp_path / "report.md").read_text()
     assert "Protocol `memory-r1`" in report and "evidence recall" in report and "answer support" in report
+
+
+def test_a_rerun_bench_reuses_the_policies_it_finished(tmp_path, monkeypatch):
+    import memgym.policies.bench.harness as harness
+
+    episodes = synthetic_suite(0, n_per_length=1)
+    first = run_bench(["noop", "store_all"], episodes=episodes, progress=False, resume_dir=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "finished").iterdir()) == ["noop.json", "store_all.json"]
+
+    def no_rerun(*args, **kwargs):
+        raise AssertionError("a finished policy was run again")
+
+    monkeypatch.setattr(harness, "run_policy", no_rerun)
+    again = run_bench(["noop", "store_all"], episodes=episodes, progress=False, resume_dir=tmp_path)
+    assert again.summary() == first.summary()
+    with pytest.raises(AssertionError, match="run again"):  # another seed is another bench: nothing reused
+        run_bench(["noop"], episodes=episodes, seed=1, progress=False, resume_dir=tmp_path)

@@ -110,13 +110,19 @@ def test_fact_recall_counts_the_oracle_values_recovered(episodes):
 
 @pytest.mark.slow
 def test_the_llm_extractor_runs_on_a_real_model(episodes):
-    """One generation batch per episode on a real (tiny) model; whatever it writes parses to a fact list."""
+    """One generation batch per episode on a real (tiny) model; under its grammar every completion is the
+    JSON list, whatever the model's skill."""
     from memgym.policies.backends import SamplingParams
     from memgym.policies.backends.hf import TransformersBackend
     from memgym.policies.models import tiny_model
 
     model, tokenizer = tiny_model()
-    extractor = LLMFactExtractor(TransformersBackend(model, tokenizer), SamplingParams(max_new_tokens=12, temperature=0.0))
+    backend = TransformersBackend(model, tokenizer)
+    extractor = LLMFactExtractor(backend, SamplingParams(max_new_tokens=24, temperature=0.0), constrained=True,
+                                 max_facts=2)
     facts = extract_episode(extractor, episodes[0])
     assert extractor.calls == 1 and len(facts) == len(episodes[0].turns())
     assert all(isinstance(f, str) for fs in facts for f in fs)
+    turns = episodes[0].turns()[:3]
+    for gen in backend.generate([extractor.build_prompt(t) for t in turns], extractor.params):
+        assert isinstance(json.loads(gen.text)["facts"], list), gen.text

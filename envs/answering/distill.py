@@ -67,10 +67,13 @@ DISTILL_ERRORS: tuple[str, ...] = ("invalid_input", "no_answer", "no_selection",
 
 def render_memories(memories: Sequence[MemoryEntry]) -> str:
     """``[id] (time) text`` lines, best first; the time is left out when unknown."""
+    from memgym.envs.memory_bank import prompt_text
+
     if not memories:
         return "(no memories)"
-    return "\n".join(
-        f"[{m.id}] ({m.timestamp}) {m.text}" if m.timestamp else f"[{m.id}] {m.text}" for m in memories
+    return "\n".join(  # texts escaped: a memory can never forge another line of the prompt
+        f"[{m.id}] ({m.timestamp}) {prompt_text(m.text)}" if m.timestamp else f"[{m.id}] {prompt_text(m.text)}"
+        for m in memories
     )
 
 

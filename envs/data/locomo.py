@@ -89,7 +89,7 @@ def _questions(reader: RecordReader, sample_id: str, qa: list[Any]) -> tuple[lis
         else:
             if raw.get("answer") is None:
                 raise reader.error("missing required field (only category 5 may omit it)", f"{path}.answer")
-            answers = answers_list(raw["answer"])
+            answers = answers_list(raw["answer"], reader, f"{path}.answer")
         questions.append(
             Question(
                 id=qid,

@@ -242,6 +242,7 @@ def main(args: argparse.Namespace) -> int:
             ray_address=args.ray_address,
             progress=not args.no_progress,
             command=command_line(args),
+            resume_dir=args.out,  # a killed bench re-run with the same command reuses its finished policies
         )
         paths = result.save(args.out, plots=not args.no_plots)
     except MemgymError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -74,6 +75,7 @@ def run_bench(
     ray_address: str | None = None,
     progress: bool = True,
     command: str | None = None,
+    resume_dir: str | Path | None = None,
 ) -> BenchResult:
     """Run each policy on every episode of ``episodes`` in environment ``env_id`` and measure it.
 
@@ -147,10 +149,14 @@ def run_bench(
         "metrics": tuple(metrics),
         "hints": chosen.hints(eps),
     }
-    results = [
-        run_policy(spec, name, answer_agent, eps, base, workers, ray, ray_address, progress)
-        for spec, name in zip(specs, names, strict=True)
-    ]
+    results = []
+    for spec, name in zip(specs, names, strict=True):
+        key = _fingerprint(spec, answer_agent, eps, base, chosen)
+        done = _load_finished(resume_dir, name, key)
+        if done is None:
+            done = run_policy(spec, name, answer_agent, eps, base, workers, ray, ray_address, progress)
+            _save_finished(resume_dir, done, key)
+        results.append(done)
     if judge is not None:
         _judge_all(results, judge, chosen, eps)
     config = {
@@ -300,3 +306,60 @@ def _versions() -> dict[str, str]:
     from memgym import __version__
 
     return {"memgym": __version__, "python": platform.python_version(), "platform": platform.platform()}
+
+
+# ----------------------------------------------------------------------------- resuming a killed bench
+_FINISHED = "finished"  # resume_dir/finished/<policy>.json: one finished policy's results and what made them
+
+
+def _fingerprint(spec: Any, agent: Any, eps: Sequence[Episode], base: dict, protocol: Any) -> str | None:
+    """What a policy's results depend on, hashed; ``None`` (never reused) when a part cannot be described
+    stably (a policy or answer agent given as an object)."""
+    import hashlib
+    import json
+
+    if not isinstance(spec, PolicySpec) or not (agent is None or isinstance(agent, AgentSpec)):
+        return None
+    payload = json.dumps(
+        [repr(spec), repr(agent), [e.id for e in eps], _jsonable({k: v for k, v in base.items() if k != "hints"}),
+         getattr(protocol, "name", None), sum(len(e.questions) for e in eps)],
+        sort_keys=True, default=repr,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+def _load_finished(resume_dir: str | Path | None, name: str, key: str | None) -> PolicyResult | None:
+    """The results a killed or finished earlier run of the same bench saved for this policy."""
+    import json
+
+    if resume_dir is None or key is None:
+        return None
+    path = Path(resume_dir) / _FINISHED / f"{_safe(name)}.json"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if saved.get("key") != key:
+        return None
+    print(f"[memgym] bench {name}: reusing the finished results in {path}", file=sys.stderr)
+    return PolicyResult(name, saved["episodes"], saved["tokens_generated"], saved["wall_time_s"], saved["skipped"])
+
+
+def _save_finished(resume_dir: str | Path | None, result: PolicyResult, key: str | None) -> None:
+    """Save one finished policy atomically, so a kill loses at most the policy that was running."""
+    import json
+    import os
+
+    if resume_dir is None or key is None:
+        return
+    folder = Path(resume_dir) / _FINISHED
+    folder.mkdir(parents=True, exist_ok=True)
+    payload = {"key": key, "name": result.name, "episodes": result.episodes, "skipped": result.skipped,
+               "tokens_generated": result.tokens_generated, "wall_time_s": result.wall_time_s}
+    tmp = folder / f"{_safe(result.name)}.json.tmp"
+    tmp.write_text(json.dumps(payload, default=_jsonable), encoding="utf-8")
+    os.replace(tmp, folder / f"{_safe(result.name)}.json")
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
