@@ -47,7 +47,9 @@ class MemoryManagerEnv(MemoryEnv):
         mode: ``"episode"`` or ``"single_step"``.
         builder: how single-step mode builds the bank from the earlier turns: ``"oracle"`` (replay the
             synthetic oracle labels), ``"add_all"`` (ADD every earlier turn), ``"empty"``, or a policy:
-            a callable mapping this environment's observation to an action.
+            a memory-manager policy object (``act(observations, envs)``, e.g. a heuristic baseline; the
+            trainers turn a registered policy's name into one) or a callable mapping this environment's
+            observation to an action.
         single_step_turns: which turns single-step mode samples: ``"tied"`` (those completing some
             question's evidence, Memory-R1's tuples) or ``"all"`` (any turn: restatements and small talk
             too, scored by ``qa_pending`` where no question is tied to them).
@@ -79,7 +81,7 @@ class MemoryManagerEnv(MemoryEnv):
         check_choice("mode", mode, MODES)
         check_choice("single_step_turns", single_step_turns, ("tied", "all"))
         self.single_step_turns = single_step_turns
-        if not callable(builder):
+        if isinstance(builder, str):
             check_choice("builder", builder, BUILDERS)
         self.mode, self.builder = mode, builder
         self.extractor = make_extractor(extractor, **(extractor_kwargs or {}))
@@ -112,13 +114,15 @@ class MemoryManagerEnv(MemoryEnv):
         return sentence_candidates([Turn(turn.id, turn.speaker, unit.text)], self.n_candidates)
 
     def action_grammar(self, style: str = "format", max_tokens: int = 72) -> str | None:
-        """Mem0 JSON with one item (Memory-R1 decides one operation per fact), on the memories shown."""
+        """Mem0 JSON with one item (Memory-R1 decides one operation per fact); two under a capacity
+        limit, so that a full bank can take a new memory (DELETE one, ADD the other)."""
         from memgym.envs.grammars import GRAMMAR_STYLES, mem0_grammar
 
         check_choice("style", style, GRAMMAR_STYLES)
         unit = self._require_active().units[self.progress.cursor]
         candidates = self.candidates(unit) if style == "choices" else ()
-        return mem0_grammar(self._grammar_ids(), candidates=candidates, max_items=1, max_tokens=max_tokens)
+        items = 2 if self.max_entries or self.max_tokens else 1
+        return mem0_grammar(self._grammar_ids(), candidates=candidates, max_items=items, max_tokens=max_tokens)
 
     def build_messages(self, unit: Unit, shown: list) -> list[dict[str, str]]:
         from memgym.envs.prompts import manager_messages
@@ -178,7 +182,9 @@ class MemoryManagerEnv(MemoryEnv):
             return
         p = self._progress
         for unit in before:  # a builder policy: step through the earlier turns without answering
-            action = self.builder(self._observe())  # type: ignore[operator]
+            obs = self._observe()
+            act = getattr(self.builder, "act", None)  # a memory-manager policy, or a plain callable
+            action = act([obs], [self])[0] if act is not None else self.builder(obs)  # type: ignore[operator]
             ops, _, error, _ = self._decode(action, unit)
             if error is None and ops:
                 self.bank.apply([self._stamp(op, unit) for op in ops])

@@ -24,7 +24,12 @@ name                      Manager    Construct    Overwrite    what it does
                                                                a token budget, all of it read by the
                                                                answer agent, newest first
 ``mem0_heuristic``        yes        yes          yes          Mem0-style rules
-                                                               (:mod:`memgym.policies.mem0_heuristic`)
+                                                               (:mod:`memgym.policies.mem0_heuristic`);
+                                                               strong on synthetic data, weak on real
+``salience``              yes        yes          no           the most salient sentence of each turn,
+                                                               within the budget; template-free, for
+                                                               real conversations
+                                                               (:mod:`memgym.policies.salience_heuristic`)
 ``oracle``                yes        yes          yes          the synthetic op labels (synthetic data)
 ``llm``                   yes        yes          yes          an LLM on any backend
                                                                (:mod:`memgym.policies.llm_policy`)
@@ -61,7 +66,9 @@ if TYPE_CHECKING:
     from memgym.envs.units import Unit
 
 #: The baselines without a model, in the order reports list them.
-BASELINES: tuple[str, ...] = ("noop", "store_all", "rag_turns", "full_context", "mem0_heuristic", "oracle")
+BASELINES: tuple[str, ...] = (
+    "noop", "store_all", "rag_turns", "full_context", "mem0_heuristic", "salience", "oracle"
+)
 #: The baselines that need no oracle labels (what a trainer compares a learned policy with).
 HEURISTICS: tuple[str, ...] = tuple(b for b in BASELINES if b != "oracle")
 
@@ -282,6 +289,7 @@ POLICIES.register("store_all", StoreAllPolicy)
 POLICIES.register("rag_turns", RagTurnsPolicy)
 POLICIES.register("full_context", FullContextPolicy)
 POLICIES.register("mem0_heuristic", "memgym.policies.mem0_heuristic:Mem0HeuristicPolicy")
+POLICIES.register("salience", "memgym.policies.salience_heuristic:SalienceHeuristicPolicy")
 POLICIES.register("oracle", OraclePolicy)
 POLICIES.register("llm", "memgym.policies.llm_policy:LLMPolicy")
 POLICIES.register("always_retain", "memgym.policies.consolidation_baselines:AlwaysRetainPolicy")

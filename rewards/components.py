@@ -196,3 +196,7 @@ def evidence_all(step: StepOutcome) -> float | None:
 def answer_support(step: StepOutcome) -> float | None:
     """The mean share of the gold answers' tokens present in the memories retrieved for the questions."""
     return _row_mean(step, "answer_support")
+
+
+# The components computed from annotations only (evidence kept, memory cost) live in their own module.
+from memgym.rewards import evidence as _evidence  # noqa: E402,F401  (registers its components)

@@ -54,10 +54,16 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def env_kwargs(env: EnvConfig) -> dict[str, Any]:
-    """The keyword arguments of the training environments (``skip_speakers`` becomes an extractor)."""
+    """The keyword arguments of the training environments (``skip_speakers`` becomes an extractor; a
+    single-step ``builder`` naming a registered policy, e.g. ``salience``, becomes that policy)."""
     kwargs = dict(env.kwargs)
     if env.skip_speakers:
         kwargs["extractor"] = SkipSpeakers(env.skip_speakers)
+    builder = kwargs.get("builder")
+    if isinstance(builder, str) and builder not in ("oracle", "add_all", "empty"):
+        from memgym.policies.managers import make_policy
+
+        kwargs["builder"] = make_policy(builder)
     return kwargs
 
 

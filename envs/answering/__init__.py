@@ -63,6 +63,7 @@ class AnswerAgent(Protocol):
 ANSWER_AGENTS: Registry[Any] = Registry("answer agent")
 ANSWER_AGENTS.register("extractive", "memgym.policies.answer_agents.extractive:ExtractiveAnswerAgent")
 ANSWER_AGENTS.register("llm", "memgym.policies.answer_agents.llm:LLMAnswerAgent")
+ANSWER_AGENTS.register("none", "memgym.policies.answer_agents.none:NoAnswerAgent")
 
 
 def make_answer_agent(agent: AnswerAgent | str, **kwargs: Any) -> AnswerAgent:
