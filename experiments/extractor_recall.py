@@ -38,7 +38,8 @@ def main() -> None:
     episodes = generate_synthetic(args.episodes, seed=args.seed, config=config)
     backend = TransformersBackend(args.model or default_model_path(), batch_size=16)
     llm = LLMFactExtractor(backend, SamplingParams(max_new_tokens=args.max_new_tokens, temperature=0.0),
-                           speakers=args.speakers, constrained=args.constrained)
+                           speakers=args.speakers, constrained=args.constrained,
+                           cache_path=Path(args.out).with_suffix(".facts.json"))
     start = time.perf_counter()
     llm.prefetch(episodes)  # one batched call for every turn
     seconds = time.perf_counter() - start

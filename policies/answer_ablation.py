@@ -93,12 +93,14 @@ def llm_manager(model: str | None, max_new_tokens: int = 256, constrained: str |
     return PolicySpec("llm", tuple(sorted(kwargs.items())), backend_spec("hf", model=model))
 
 
-def llm_answerer(model: str | None, max_new_tokens: int = 128) -> AgentSpec:
-    """The ``llm`` answer agent on a checkpoint (``None``: the prepared SmolLM2), greedy."""
+def llm_answerer(model: str | None, max_new_tokens: int = 128, constrained: str | None = None) -> AgentSpec:
+    """The ``llm`` answer agent on a checkpoint (``None``: the prepared SmolLM2), greedy; ``constrained``:
+    the grammar style it was trained under in ``memgym/AnswerAgent-v0``."""
     from memgym.policies.backends import SamplingParams
 
     params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0)
-    return AgentSpec("llm", backend_spec("hf", model=model), (*_ALL_RETRIEVED, ("params", params)))
+    extra = (("constrained", constrained),) if constrained else ()
+    return AgentSpec("llm", backend_spec("hf", model=model), (*extra, ("params", params), *_ALL_RETRIEVED))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,13 +115,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes", type=int)
     p.add_argument("--answer-top-k", type=int, default=60)
     p.add_argument("--constrained", choices=("format", "choices"), help="the managers' grammar")
+    p.add_argument("--answerer-constrained", choices=("format", "choices"), help="the answer agents' grammar")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="answer budget")
     p.add_argument("--metric", default="em")
     p.add_argument("--out", default="ablation_out")
     args = p.parse_args(argv)
     base = llm_manager(args.base_model, constrained=args.constrained) if args.base_manager == "llm" else args.base_manager
     result = run_answer_ablation(
         {"base manager": base, "trained manager": llm_manager(args.manager_model, constrained=args.constrained)},
-        {"base answerer": llm_answerer(args.base_model), "trained answerer": llm_answerer(args.answerer_model)},
+        {name: llm_answerer(model, args.max_new_tokens, args.answerer_constrained)
+         for name, model in (("base answerer", args.base_model), ("trained answerer", args.answerer_model))},
         args.env, args.data, n_episodes=args.episodes, env_kwargs={"answer_top_k": args.answer_top_k},
         metrics=(args.metric,), command=" ".join(sys.argv),
     )

@@ -197,11 +197,15 @@ def fact_recall(episodes: Sequence[Episode], extractor: Callable[[Turn], list[st
     """How much of the synthetic oracle's facts ``extractor`` recovers, and how quiet it is on the rest.
 
     A fact (an oracle ADD or UPDATE label) counts as recovered when the facts extracted from its turn
-    contain every word of its value (:func:`oracle_value_words`). ``turn_recall``: the share of turns
+    contain every word of its value (:func:`oracle_value_words`); ``fact_recall_named`` also wants the
+    name of the person the fact is about (the prompt asks for it; a fact about the wrong person, or about
+    "I", does not count). ``turn_recall``: the share of turns
     with an ADD / UPDATE / DELETE label that gave at least one fact; ``quiet_rate``: the share of
-    label-free (NOOP) turns that gave none; ``facts_per_turn``: extracted facts per turn.
+    label-free (NOOP) turns that gave none; ``facts_per_turn``: extracted facts per turn; ``by_kind``:
+    the recall per kind of fact (``relation``, ``city``, ``job``, ``car``, ``hobby``, ``pet``).
     """
-    recovered, facts, changed, quiet, n_facts, n_turns = 0, 0, [], [], 0, 0
+    recovered, named, facts, changed, quiet, n_facts, n_turns = 0, 0, 0, [], [], 0, 0
+    by_kind: dict[str, list[bool]] = {}
     for ep in episodes:
         if not ep.op_labels:
             raise ConfigError(f"episode {ep.id!r} has no oracle labels; fact_recall needs synthetic episodes")
@@ -214,7 +218,10 @@ def fact_recall(episodes: Sequence[Episode], extractor: Callable[[Turn], list[st
                 facts += 1
                 want = oracle_value_words(label.text, sorted(people))
                 got = set().union(*(_words(f) for f in extracted.get(label.turn_id, [])))
-                recovered += bool(want) and want <= got
+                hit = bool(want) and want <= got
+                recovered += hit
+                named += hit and _person(label.slot) in got
+                by_kind.setdefault(_slot_kind(label.slot), []).append(hit)
         for turn_id, out in extracted.items():
             n_turns += 1
             n_facts += len(out)
@@ -224,10 +231,23 @@ def fact_recall(episodes: Sequence[Episode], extractor: Callable[[Turn], list[st
         "episodes": len(episodes),
         "oracle_facts": facts,
         "fact_recall": recovered / facts if facts else None,
+        "fact_recall_named": named / facts if facts else None,
         "turn_recall": sum(changed) / len(changed) if changed else None,
         "quiet_rate": sum(quiet) / len(quiet) if quiet else None,
         "facts_per_turn": n_facts / n_turns if n_turns else None,
+        "by_kind": {k: sum(v) / len(v) for k, v in sorted(by_kind.items())},
     }
+
+
+def _person(slot: str | None) -> str:
+    """The person a fact is about (``"raj.relation"`` -> ``raj``)."""
+    return (slot or "").split(".")[0]
+
+
+def _slot_kind(slot: str | None) -> str:
+    """``"raj.relation"`` -> ``relation``, ``"lorenzo.pet.pumpkin"`` -> ``pet``."""
+    parts = (slot or "other").split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
 
 
 __all__ = [

@@ -176,15 +176,14 @@ def test_the_oracle_and_random_answers_are_in_the_grammar(episodes, tiny, style)
 def test_the_bench_takes_a_trained_answer_agent(episodes, tiny, tmp_path):
     """A checkpoint directory plugs into the bench as the llm answer agent of any environment, and the
     ablation runs every manager x answerer pair in one call."""
-    from memgym.policies.answer_ablation import run_answer_ablation
-    from memgym.policies.backends import SamplingParams
-    from memgym.policies.bench import AgentSpec, backend_spec
+    from memgym.envs.answering.distill import answer_options
+    from memgym.policies.answer_ablation import llm_answerer, run_answer_ablation
+    from memgym.policies.bench import AgentSpec
 
     model, tokenizer = tiny
     model.save_pretrained(tmp_path / "ckpt")
     tokenizer.save_pretrained(tmp_path / "ckpt")
-    params = SamplingParams(max_new_tokens=8, temperature=0.0)
-    trained = AgentSpec("llm", backend_spec("hf", model=str(tmp_path / "ckpt")), (("params", params),))
+    trained = llm_answerer(str(tmp_path / "ckpt"), max_new_tokens=24, constrained="choices")
     result = run_answer_ablation(
         {"noop": "noop", "oracle": "oracle"}, {"extractive": AgentSpec(), "trained": trained},
         episodes=episodes[:1], progress=False,
@@ -194,6 +193,12 @@ def test_the_bench_takes_a_trained_answer_agent(episodes, tiny, tmp_path):
     assert table[("oracle", "extractive")] == 1.0 and all(0.0 <= v <= 1.0 for v in table.values())
     rows = result.results["trained"].summary()["oracle"]
     assert rows["overall"]["em"] is not None
+    questions = {q.id: q for q in episodes[0].questions}
+    answered = [q for r in result.results["trained"].policies for q in r.questions()]
+    assert len(answered) == 2 * len(questions)  # both managers, every question
+    for row in answered:  # sampled under the choices grammar: always one of the options
+        q = questions[row["id"]]
+        assert not q.candidates or row["prediction"] in answer_options(q)
     assert "| oracle |" in result.markdown("em")
 
 
@@ -232,3 +237,37 @@ def test_grpo_raises_a_tiny_models_answer_reward_from_the_qa_signal(tmp_path):
     curve = [trainer.train_step()["reward/qa"] for _ in range(LEARN_STEPS)]
     start, end = curve[0], sum(curve[-2:]) / 2
     assert end >= start + 0.2 and end >= 0.85, f"QA reward per step: {[round(x, 2) for x in curve]}"
+
+
+@pytest.mark.slow
+def test_ppo_and_the_warm_start_train_it_with_no_special_case(tmp_path, episodes):
+    """PPO takes a step on the environment as it does on the others; the warm start collects the oracle's
+    answers (the gold, selecting the evidence memories) and fits them."""
+    import torch
+
+    from memgym.trainers.config import SFTConfig, load_config
+    from memgym.trainers.ppo import PPOTrainer
+    from memgym.trainers.sft import collect_examples, run_sft
+
+    cfg = load_config(None, [
+        "algorithm=ppo", "model.name_or_path=tiny", "logging.report_to=[none]", "train.max_steps=1",
+        "train.episodes_per_step=2", "train.num_generations=2", "train.micro_batch_size=4",
+        "env.id=memgym/AnswerAgent-v0", "env.kwargs.manager=oracle", "env.kwargs.answer_top_k=2",
+        f"env.kwargs.episode_kwargs={LEARN_DATA}", "generation.constrained=format", "generation.max_new_tokens=24",
+        "eval.num_episodes=0", "eval.baselines=[]", f"output_dir={tmp_path}", "run_name=ppo", "seed=0",
+    ])
+    metrics = PPOTrainer(cfg).train_step()
+    assert metrics["reward/format_penalty"] == 0.0 and "loss" in " ".join(metrics)
+
+    def make_env():
+        return memgym.make("memgym/AnswerAgent-v0", episodes=episodes, manager="oracle", answer_top_k=2)
+
+    examples = collect_examples(make_env, [0])
+    assert len(examples) == len(episodes[0].questions)
+    assert all(e["completion"].startswith("Relevant: [") for e in examples)
+    from memgym.policies.models import tiny_model
+
+    model, tokenizer = tiny_model()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    out = run_sft(model, tokenizer, examples[:4], SFTConfig(epochs=1, batch_size=2, learning_rate=1e-3), tmp_path)
+    assert out["sft/loss"] > 0 and any(not torch.equal(p, before[n]) for n, p in model.named_parameters())

@@ -112,6 +112,7 @@ class RLTrainer:
         torch.manual_seed(cfg.seed)
         if model is None:
             model, tokenizer = modeling.load_policy(cfg.model)
+            model = model.to(modeling.training_device())  # this process's GPU if it has one; a no-op on CPU
         if tokenizer is None:
             raise MemgymError("pass the tokenizer together with the model")
         from trl.trainer.utils import disable_dropout_in_model
@@ -189,6 +190,18 @@ class RLTrainer:
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Loss of the micro-batch ``rows`` (a subset of ``minibatch``), scaled to sum over the minibatch."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ data-parallel hooks (trainers/distributed.py)
+    is_main_process = True  # the process that writes logs, checkpoints and evaluations
+
+    def reduce_gradients(self, rb: RolloutBatch, minibatch: torch.Tensor, params: list[torch.nn.Parameter]) -> None:
+        """Combine the minibatch's gradients across processes before clipping (one process: nothing to do)."""
+
+    def evaluate(self) -> dict[str, Any]:
+        """Held-out evaluation of the policy through the bench harness (:mod:`memgym.trainers.evaluation`)."""
+        from memgym.trainers.evaluation import evaluate_policy
+
+        return evaluate_policy(self)
 
     # ------------------------------------------------------------------ setup helpers
     def _make_reference(self) -> torch.nn.Module | None:
@@ -333,6 +346,7 @@ class RLTrainer:
                     for key, value in stats.items():
                         totals.setdefault(key, []).append(value)
                 params = [p for group in self.optimizer.param_groups for p in group["params"]]
+                self.reduce_gradients(rb, minibatch, params)
                 norm = torch.nn.utils.clip_grad_norm_(params, t.max_grad_norm)
                 totals.setdefault("grad_norm", []).append(float(norm))
                 self.optimizer.step()
@@ -393,17 +407,16 @@ class RLTrainer:
                 ``None`` follows ``eval.before``. The pipeline passes ``False`` when it has already
                 evaluated the start itself.
         """
-        from memgym.trainers.evaluation import evaluate_policy
-
         cfg = self.config
         evaluate_start = cfg.eval.before if evaluate_start is None else evaluate_start
         resumed = self.maybe_resume()
         self.open_logger()
         if resumed:
             self.logger.truncate_after(self.global_step)
-        (self.run_dir / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+        if self.is_main_process:
+            (self.run_dir / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
         if self.global_step == 0 and evaluate_start and cfg.eval.num_episodes > 0:
-            self.logger.log({**evaluate_policy(self), "eval/phase": "start"}, step=0)
+            self.logger.log({**self.evaluate(), "eval/phase": "start"}, step=0)
         last: dict[str, Any] = {}
         while self.global_step < cfg.train.max_steps:
             last = self.train_step()
@@ -414,11 +427,11 @@ class RLTrainer:
                 and self.global_step % cfg.eval.eval_steps == 0
                 and self.global_step < cfg.train.max_steps
             ):
-                self.logger.log({**evaluate_policy(self), "eval/phase": "periodic"}, step=self.global_step)
+                self.logger.log({**self.evaluate(), "eval/phase": "periodic"}, step=self.global_step)
             if cfg.train.save_steps and self.global_step % cfg.train.save_steps == 0:
                 self.save_checkpoint()
         if cfg.eval.num_episodes > 0:
-            self.final_eval = evaluate_policy(self)
+            self.final_eval = self.evaluate()
             self.logger.log({**self.final_eval, "eval/phase": "final"}, step=self.global_step)
         self.save_checkpoint()
         self.logger.close()

@@ -118,10 +118,11 @@ def completion_logps(
     token, ``(B, H)``, comes back too (PPO's value head reads the state there).
     """
     C = batch.completion_ids.shape[1]
+    device, home = next(model.parameters()).device, batch.input_ids.device  # a GPU model, CPU batches
     out = model(
-        input_ids=batch.input_ids,
-        attention_mask=batch.attention_mask,
-        position_ids=batch.position_ids,
+        input_ids=batch.input_ids.to(device),
+        attention_mask=batch.attention_mask.to(device),
+        position_ids=batch.position_ids.to(device),
         logits_to_keep=C + 1,
         output_hidden_states=return_hidden,
         use_cache=False,
@@ -133,6 +134,6 @@ def completion_logps(
         logits = mask_logits_(logits.clone(), unpack(batch.allowed, logits.shape[-1]))
     if temperature and temperature != 1.0:
         logits = logits / temperature
-    logps = selective_log_softmax(logits, batch.completion_ids) * batch.completion_mask
+    logps = selective_log_softmax(logits, batch.completion_ids.to(device)) * batch.completion_mask.to(device)
     hidden = out.hidden_states[-1][:, batch.prompt_length - 1, :] if return_hidden else None
-    return logps, hidden
+    return logps.to(home), None if hidden is None else hidden.to(home)

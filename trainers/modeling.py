@@ -33,6 +33,15 @@ def load_policy(cfg: ModelConfig) -> tuple[torch.nn.Module, Any]:
     return model, tokenizer
 
 
+def training_device() -> torch.device:
+    """Where this process trains: its GPU (``cuda:LOCAL_RANK`` under a multi-process launcher), else the CPU."""
+    import os
+
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
 def decoder_blocks(model: torch.nn.Module) -> torch.nn.ModuleList:
     """The model's stack of decoder blocks (the ``ModuleList`` with one entry per hidden layer)."""
     n = getattr(model.config, "num_hidden_layers", None)

@@ -61,6 +61,7 @@ Question: {question}"""
 _MARKER = re.compile(r"\**\s*(?:final\s+)?answer\s*\**\s*:\s*\**", re.IGNORECASE)
 _SELECTION = re.compile(r"^\W*relevant(?:\s+memories)?\s*\**\s*:\s*\**\s*\[([^\]\n]*)\]", re.IGNORECASE | re.MULTILINE)
 _QUOTES = "\"'`“”‘’*_ "
+_HOW_MANY = re.compile(r"^\s*how many\b", re.IGNORECASE)
 #: Error codes of :func:`parse_distillation` (``info["error"].code``).
 DISTILL_ERRORS: tuple[str, ...] = ("invalid_input", "no_answer", "no_selection", "unknown_memory")
 
@@ -140,6 +141,15 @@ def format_distillation(selected: Sequence[str], answer: str, reasoning: str = "
     return f"{SELECTION_LABEL} [{', '.join(selected)}]\n{reason}{ANSWER_MARKER} {answer}"
 
 
+def answer_options(question: Question) -> tuple[str, ...]:
+    """The answers a ``choices`` grammar offers: the question's candidate values (synthetic data; for
+    "How many" questions the counts 1..n of them), then the abstention answer."""
+    values = list(question.candidates)
+    if values and _HOW_MANY.search(question.question):
+        values = [str(n) for n in range(1, len(values) + 1)]
+    return tuple(dict.fromkeys([*values, ABSTAIN_ANSWER]))
+
+
 def distill_grammar(
     shown_ids: Sequence[str], *, choices: Sequence[str] = (), max_selected: int = 4, max_tokens: int = 64
 ) -> str:
@@ -176,6 +186,7 @@ __all__ = [
     "DISTILL_ERRORS",
     "SELECTION_LABEL",
     "Distillation",
+    "answer_options",
     "distill_grammar",
     "distill_messages",
     "format_distillation",

@@ -15,11 +15,14 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from memgym.envs.answering.distill import (  # the format lives with the env that trains it
     ANSWER_MARKER,
     ANSWER_SYSTEM,
     ANSWER_USER,
+    answer_options,
+    distill_grammar,
     distill_messages,
     parse_answer,
     render_memories,
@@ -43,6 +46,11 @@ class LLMAnswerAgent:
         top_k: use at most this many memories per question (Memory-R1 uses 60), best first.
         name: what identifies this agent's answers in the answer cache (default: backend class, model if
             the backend names one, top-k and sampling).
+        constrained: ``None``, or sample every answer under the distillation grammar
+            (:func:`memgym.envs.answering.distill.distill_grammar`) on the ids shown: ``"format"`` (free
+            answer) or ``"choices"`` (one of the question's :func:`~memgym.envs.answering.distill.answer_options`
+            when it has candidate values): how an answerer trained under that grammar in
+            ``memgym/AnswerAgent-v0`` answers in the bench.
     """
 
     def __init__(
@@ -51,7 +59,11 @@ class LLMAnswerAgent:
         params: SamplingParams | None = None,
         top_k: int = 60,
         name: str | None = None,
+        constrained: str | None = None,
     ) -> None:
+        if constrained not in (None, "format", "choices"):
+            raise ConfigError(f"constrained={constrained!r} is not one of None, 'format', 'choices'")
+        self.constrained = constrained
         self.backend = backend
         self.params = params if params is not None else SamplingParams(max_new_tokens=128, temperature=0.0)
         self.top_k = int(top_k)
@@ -59,12 +71,18 @@ class LLMAnswerAgent:
         model = model if isinstance(model, str) else type(backend).__name__
         self.name = name or (
             f"llm-answer/{model}/k{self.top_k}/t{self.params.temperature}"
-            f"/n{self.params.max_new_tokens}/s{self.params.seed}"
+            f"/n{self.params.max_new_tokens}/s{self.params.seed}" + (f"/g-{constrained}" if constrained else "")
         )
 
     def build_prompt(self, question: Question, memories: Sequence[MemoryEntry]) -> ChatPrompt:
         """The distillation prompt for one question."""
         return distill_messages(question, list(memories)[: self.top_k])
+
+    def grammar(self, question: Question, memories: Sequence[MemoryEntry]) -> str:
+        """The grammar of one constrained answer (the ``AnswerAgent-v0`` grammar of the same style)."""
+        choices = answer_options(question) if self.constrained == "choices" and question.candidates else ()
+        ids = [m.id for m in list(memories)[: self.top_k]]
+        return distill_grammar(ids, choices=choices, max_tokens=self.params.max_new_tokens)
 
     def answer(self, questions: list[Question], memories: list[list[MemoryEntry]]) -> list[str]:
         """One answer per question, generated in ONE backend call."""
@@ -73,7 +91,10 @@ class LLMAnswerAgent:
         if not questions:
             return []
         prompts = [self.build_prompt(q, m) for q, m in zip(questions, memories, strict=True)]
-        generations = self.backend.generate(prompts, self.params)
+        params = self.params
+        if self.constrained is not None:
+            params = replace(params, grammar=[self.grammar(q, m) for q, m in zip(questions, memories, strict=True)])
+        generations = self.backend.generate(prompts, params)
         if len(generations) != len(prompts):
             raise MemgymError(f"the backend returned {len(generations)} generations for {len(prompts)} prompts")
         return [parse_answer(gen.text) for gen in generations]
