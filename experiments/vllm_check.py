@@ -7,9 +7,10 @@ Subcommands (each prints one ``RESULT {...}`` JSON line; exit status 0 = it ran 
     .venv-vllm/bin/python experiments/vllm_check.py grpo --constrained choices   # the same under the env grammar
     .venv-vllm/bin/python experiments/vllm_check.py server       # `vllm serve` + memgym's OpenAI backend
 
-``grpo`` checks that the engine follows the trainer: after each update it scores one sampled completion
-with vLLM (prompt log-probs) and with the trained transformers model; the two must agree far more closely
-than the update moved the model's own log-probs. vLLM spawns its engine, hence the ``__main__`` guard.
+``grpo`` checks that the engine follows the trainer: before and after each update it scores one sampled
+completion with vLLM (prompt log-probs) and with the trained transformers model; the change the engine
+sees must match the change the update made (the two differ by the engine's own precision, so their
+changes are compared, not their values). vLLM spawns its engine, hence the ``__main__`` guard.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def grpo(args) -> int:
         f"generation.constrained={args.constrained or 'null'}",
         f"generation.max_new_tokens={args.max_new_tokens}",
         "grpo.drop_zero_std_groups=false",
-        "env.kwargs.reward_weights.oracle_ops=1.0",  # the untrained model's qa_pending is flat: no gradient
+        "env.group_by=episode",  # whole (short) episodes, each step paid a length bonus: see length_bonus_env
+        "env.max_episode_steps=2",
         f"train.max_steps={args.steps}",
         "train.episodes_per_step=2",
         "train.num_generations=4",
@@ -114,7 +116,7 @@ def grpo(args) -> int:
     ]
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml", overrides)
     start = time.perf_counter()
-    trainer = GRPOTrainer(cfg)
+    trainer = GRPOTrainer(cfg, make_env=length_bonus_env(cfg))
     figures = {"cpu": cpu_name(), "constrained": args.constrained, "init_s": round(time.perf_counter() - start, 1),
                "backend": type(trainer.backend).__name__, "steps": []}
     sample = trainer.collect_rollouts(10_000)[0].steps[0]  # one vLLM sample, scored after every update
@@ -145,6 +147,25 @@ def grpo(args) -> int:
     figures["engine_follows_the_update"] = ok
     report(**figures)
     return 0 if ok else 1
+
+
+def length_bonus_env(cfg):
+    """The config's environment with ``len(action) / 100`` added to each step's reward: the untrained model's
+    memory rewards are flat within a group (zero advantage, no update), this keeps the G samples apart."""
+    from memgym.envs.wrappers import MemoryWrapper
+    from memgym.trainers.base import env_kwargs, make_env_factory
+
+    class LengthBonus(MemoryWrapper):
+        def transform_action(self, action):
+            self.bonus = len(action) / 100
+            return action
+
+        def transform_result(self, result):
+            obs, reward, terminated, truncated, info = result
+            return obs, reward + self.bonus, terminated, truncated, info
+
+    make = make_env_factory(cfg.env.id, env_kwargs(cfg.env))
+    return lambda: LengthBonus(make())
 
 
 def _hf_logps(model, prompt_ids, completion_ids):

@@ -678,3 +678,16 @@ def test_qa_pending_pays_what_the_step_did_to_what_the_memory_should_know():
     assert reward == 1.0 and info["reward_components"]["reward/qa_pending"] == 1.0 and info["answers"] == []
     _, reward, *_, info = env.step('{"memory": [{"id": "m1", "event": "DELETE"}]}')  # forgets Lisbon
     assert reward == 0.0
+
+
+def test_evidence_kept_and_memory_cost_price_what_the_bank_holds():
+    env = MemoryManagerEnv([_toy_episode()], reward_weights={"qa": 0.0, "qa_episode": 0.0, "evidence_kept": 1.0,
+                                                          "memory_cost": 0.5})
+    env.reset(seed=0)
+    add = '{"memory": [{"id": "new", "text": "Ana: I live in Lisbon.", "event": "ADD"}]}'
+    _, reward, *_, info = env.step(add)  # D1:1 is q1's evidence: kept (+1), one memory (-0.5)
+    assert info["reward_components"]["reward/evidence_kept"] == 1.0 and reward == 0.5
+    _, reward, *_ = env.step('{"memory": [{"id": "new", "text": "Ana: Nice weather.", "event": "ADD"}]}')
+    assert reward == 1.0 - 2 * 0.5  # chit-chat kept: no more evidence, one more memory
+    _, reward, *_ = env.step('{"memory": [{"id": "m1", "event": "DELETE"}]}')
+    assert reward == 0.0 - 0.5  # the evidence is gone

@@ -306,10 +306,10 @@ def test_composer_errors_name_the_fix():
 
 
 def test_reward_components_are_one_registry_of_named_functions():
-    assert REWARDS.names() == sorted(
-        ["qa", "qa_episode", "format_penalty", "tool_success", "tool_success_episode", "compression", "oracle_ops",
-         "qa_pending", "evidence_recall", "evidence_all", "answer_support"]
-    )
+    builtin = {"qa", "qa_episode", "format_penalty", "tool_success", "tool_success_episode", "compression",
+               "oracle_ops", "qa_pending", "evidence_recall", "evidence_all", "answer_support", "evidence_kept",
+               "memory_cost"}
+    assert builtin <= set(REWARDS.names())  # plus what imported environments register (MemoryConsolidate's)
     with pytest.raises(UnknownNameError, match="Did you mean: compression"):
         REWARDS.get("compresion")
 
