@@ -87,6 +87,8 @@ def throughput(args) -> int:
 
 def grpo(args) -> int:
     """GRPO with generation.use_vllm=true (colocate) on SmolLM2: rollouts by vLLM, update, weight sync."""
+    import torch
+
     from memgym.trainers.config import load_config
     from memgym.trainers.grpo import GRPOTrainer
 
@@ -118,7 +120,8 @@ def grpo(args) -> int:
     start = time.perf_counter()
     trainer = GRPOTrainer(cfg, make_env=length_bonus_env(cfg))
     figures = {"cpu": cpu_name(), "constrained": args.constrained, "init_s": round(time.perf_counter() - start, 1),
-               "backend": type(trainer.backend).__name__, "steps": []}
+               "backend": type(trainer.backend).__name__, "steps": [],
+               "engine_dtype": str(trainer.backend.engine.llm.llm_engine.vllm_config.model_config.dtype)}
     sample = trainer.collect_rollouts(10_000)[0].steps[0]  # one vLLM sample, scored after every update
     probe = (list(sample.prompt_ids), list(sample.completion_ids))
     figures["probe_tokens"] = len(probe[1])
@@ -137,13 +140,17 @@ def grpo(args) -> int:
             "time_generation": round(metrics["time/generation"], 1),
             "time_update": round(metrics["time/update"], 1),
             "tokens_per_second": round(metrics["rollout/tokens_per_second"], 1),
-            "update_moved_logp": round(float(moved.abs().max()), 4),
-            "engine_saw_minus_moved": round(float((seen - moved).abs().max()), 4),
-            "engine_vs_trainer_logp": round(float((engine_after - after).abs().max()), 4),
+            # mean over the probe's tokens: the engine's own rounding is ~0.1 on single tokens
+            "update_moved_logp": round(float(moved.abs().mean()), 4),
+            "engine_saw_minus_moved": round(float((seen - moved).abs().mean()), 4),
+            "engine_vs_trainer_logp": round(float((engine_after - after).abs().mean()), 4),
+            "correlation": round(float(torch.corrcoef(torch.stack([seen, moved]))[0, 1]), 3),
         })
         engine_before = engine_after
-    moved_steps = [s for s in figures["steps"] if s["update_moved_logp"] > 0.02]
-    ok = bool(moved_steps) and all(s["engine_saw_minus_moved"] < 0.5 * s["update_moved_logp"] for s in moved_steps)
+    moved_steps = [s for s in figures["steps"] if s["update_moved_logp"] > 0.005]
+    ok = bool(moved_steps) and all(
+        s["engine_saw_minus_moved"] < 0.5 * s["update_moved_logp"] and s["correlation"] > 0.8 for s in moved_steps
+    )
     figures["engine_follows_the_update"] = ok
     report(**figures)
     return 0 if ok else 1

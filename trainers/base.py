@@ -58,6 +58,10 @@ def env_kwargs(env: EnvConfig) -> dict[str, Any]:
     single-step ``builder`` naming a registered policy, e.g. ``salience``, becomes that policy)."""
     kwargs = dict(env.kwargs)
     if env.skip_speakers:
+        if kwargs.get("extractor") is not None:
+            from memgym.errors import ConfigError
+
+            raise ConfigError("env.skip_speakers and env.kwargs.extractor both choose what a step shows; set one")
         kwargs["extractor"] = SkipSpeakers(env.skip_speakers)
     builder = kwargs.get("builder")
     if isinstance(builder, str) and builder not in ("oracle", "add_all", "empty"):

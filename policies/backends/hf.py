@@ -96,6 +96,11 @@ class TransformersBackend:
         self.eos_token_ids = _eos_token_ids(model, tokenizer)
 
     @property
+    def model_name(self) -> str:
+        """What the model is, for cache keys: its directory or hub id (``config._name_or_path``)."""
+        return str(getattr(getattr(self.model, "config", None), "_name_or_path", "") or type(self.model).__name__)
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
