@@ -18,6 +18,7 @@ Failures raise ``AssertionError`` with what went wrong, like Gymnasium's checker
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -101,8 +102,8 @@ def check_determinism(env: MemoryEnv, *, n_steps: int = 4, seed: int = 123) -> N
             other.close()
 
 
-def check_malformed_actions(env: MemoryEnv, *, seed: int = 123) -> None:
-    """Every malformed action yields ``info["error"]`` and leaves the bank unchanged (after 0 and 1 steps)."""
+def _warmed_states(env: MemoryEnv, seed: int) -> Iterator[Any]:
+    """The environment's state after 0 and after 1 random step (fewer if the episode ends first)."""
     rng = np.random.default_rng(seed)
     for warmup in (0, 1):
         env.reset(seed=seed)
@@ -110,7 +111,12 @@ def check_malformed_actions(env: MemoryEnv, *, seed: int = 123) -> None:
             env.step(env.random_action(rng))
             if env.current_unit is None:
                 return
-        state = env.get_state()
+        yield env.get_state()
+
+
+def check_malformed_actions(env: MemoryEnv, *, seed: int = 123) -> None:
+    """Every malformed action yields ``info["error"]`` and leaves the bank unchanged (after 0 and 1 steps)."""
+    for state in _warmed_states(env, seed):
         for action in env.malformed_actions():
             before = env.bank.to_dict()
             *_, info = env.step(action)
@@ -173,14 +179,7 @@ def hostile_actions(env: MemoryEnv) -> list[Any]:
 def check_hostile_actions(env: MemoryEnv, *, seed: int = 123) -> None:
     """Each of :func:`hostile_actions` is taken without an exception; the observation stays in the
     observation space; an ``info["error"]`` comes with the bank unchanged (after 0 and 1 steps)."""
-    rng = np.random.default_rng(seed)
-    for warmup in (0, 1):
-        env.reset(seed=seed)
-        for _ in range(warmup):
-            env.step(env.random_action(rng))
-            if env.current_unit is None:
-                return
-        state = env.get_state()
+    for state in _warmed_states(env, seed):
         for action in hostile_actions(env):
             label = safe_repr(action, 80)
             before = env.bank.to_dict()
