@@ -61,7 +61,8 @@ def evaluate(data: Path, model: Path, args: argparse.Namespace) -> dict:
 
         agent = AgentSpec("llm", backend_spec(args.answerer, model=args.model, base_url=args.base_url))
     env_kwargs = {"max_entries": cfg.env.kwargs["max_entries"], "top_k": cfg.env.kwargs["top_k"]}
-    result = run_bench([*managers, *BASELINES], "memgym/MemoryManager-v0", str(data / "30.json"),
+    # the memory-r1 protocol finds conversation 30 (its validation part) among the data's conversations
+    result = run_bench([*managers, *BASELINES], "memgym/MemoryManager-v0", str(data), split="validation",
                        answer_agent=agent, env_kwargs=env_kwargs, protocol="memory-r1", progress=True,
                        batch_size=1, resume_dir=args.out / "bench")
     result.save(args.out / "bench", plots=False)
