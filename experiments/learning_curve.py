@@ -88,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         "# Learning curves: GRPO vs PPO from the same warm start",
         "",
         f"Config `{CONFIG.name}` (overrides: {' '.join(args.overrides) or 'none'}); start model: the SFT run "
-        f"`{sft}`; {args.steps} RL steps, held-out QA (exact match, bench harness) every {args.eval_every} steps "
-        f"on {cfg.eval.num_episodes} held-out conversations. Wall time {time.perf_counter() - started:.0f} s.",
+        f"`{sft}`; RL steps: "
+        + ", ".join(f"{algo.upper()} {max((s for s, _ in c), default=0)}" for algo, c in curves.items())
+        + f"; held-out QA (exact match, bench harness) every {args.eval_every} steps on {cfg.eval.num_episodes} "
+        f"held-out conversations. Wall time of this invocation {time.perf_counter() - started:.0f} s (finished "
+        "phases are reused, not rerun).",
         "",
         "| RL step | GRPO | PPO |",
         "|---:|---:|---:|",
