@@ -37,7 +37,6 @@ whole model. For models whose AdamW state does not fit one device, use LoRA (``m
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,18 +73,9 @@ def run_data_parallel(cfg: Any, *, run_dir: str | Path | None = None, group: Pro
     import contextlib
     import time
 
-    from memgym.trainers.pipeline import PhaseClock, save_final_model
+    from memgym.trainers.pipeline import PhaseClock, finish_run
     from memgym.trainers.preflight import check_targets
-    from memgym.trainers.report import write_report
-    from memgym.trainers.results import (
-        TABLE_COLUMNS,
-        RunResult,
-        baseline_rows,
-        load_rows,
-        save_rows,
-        table_row,
-        verdict,
-    )
+    from memgym.trainers.results import load_rows, save_rows, table_row
 
     check_targets(cfg)
     cls = trainer_class(cfg.algorithm)
@@ -120,21 +110,11 @@ def run_data_parallel(cfg: Any, *, run_dir: str | Path | None = None, group: Pro
             rows["final"] = table_row(f"after {cfg.algorithm.upper()}", final)
     result = None
     if dp.is_main:
-        with clock("baselines"):
-            rows.update(baseline_rows(cfg, trainer.eval_env_kwargs))
-        save_rows(out, rows)
-        save_final_model(trainer, out / "final")
-        trainer.open_logger().close()
-        seconds = time.perf_counter() - started
-        notes = [
-            verdict(rows),
-            f"algorithm: {cfg.algorithm} on {dp.world} processes; model: {cfg.model.name_or_path}; env: {cfg.env.id}",
-            f"wall-clock time of this invocation: {seconds:.0f} s ({clock.describe()})",
-        ]
-        (out / "timings.json").write_text(json.dumps(clock.seconds, indent=1), encoding="utf-8")
-        report = write_report(out, list(rows.values()), title=f"memgym {cfg.algorithm} run (data-parallel)",
-                              notes=notes, columns=list(TABLE_COLUMNS))
-        result = RunResult(out, list(rows.values()), report, seconds, {"verdict": verdict(rows)})
+        result = finish_run(
+            trainer, rows, clock, started, title=f"memgym {cfg.algorithm} run (data-parallel)",
+            setting=f"algorithm: {cfg.algorithm} on {dp.world} processes; model: {cfg.model.name_or_path}; "
+                    f"env: {cfg.env.id}",
+        )
     dp.barrier()
     return result
 

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,29 +51,36 @@ def run_training(cfg: TrainConfig, *, run_dir: str | Path | None = None, **train
     trainer.open_logger()
     rows = load_rows(out)
     _train_phases(trainer, rows, clock)
+    return finish_run(
+        trainer, rows, clock, started,
+        title=f"memgym {cfg.algorithm} run",
+        setting=f"algorithm: {cfg.algorithm}; model: {cfg.model.name_or_path}; env: {cfg.env.id} {cfg.env.kwargs}",
+        extra_notes=[f"held-out episodes: {cfg.eval.num_episodes} (env.eval_kwargs={cfg.env.eval_kwargs})"],
+        load_average=True,
+    )
+
+
+def finish_run(trainer: Any, rows: dict[str, dict[str, Any]], clock: PhaseClock, started: float, *, title: str,
+               setting: str, extra_notes: Sequence[str] = (), load_average: bool = False) -> RunResult:
+    """The end of a run, one process or rank 0 of several: baselines, the table, ``final/``, timings, report."""
+    from memgym.trainers.report import write_report
+
+    cfg, out = trainer.config, trainer.run_dir
     with clock("baselines"):
         rows.update(baseline_rows(cfg, trainer.eval_env_kwargs))
     save_rows(out, rows)
     save_final_model(trainer, out / "final")
-    trainer.logger.close()
-    from memgym.trainers.report import write_report
-
+    trainer.open_logger().close()
     seconds = time.perf_counter() - started
+    load = f"; CPU load average at the end: {_load_average()}" if load_average else ""
     notes = [
         verdict(rows),
-        f"algorithm: {cfg.algorithm}; model: {cfg.model.name_or_path}; env: {cfg.env.id} {cfg.env.kwargs}",
-        f"wall-clock time of this invocation: {seconds:.0f} s "
-        f"({clock.describe()}); CPU load average at the end: {_load_average()}",
-        f"held-out episodes: {cfg.eval.num_episodes} (env.eval_kwargs={cfg.env.eval_kwargs})",
+        setting,
+        f"wall-clock time of this invocation: {seconds:.0f} s ({clock.describe()}){load}",
+        *extra_notes,
     ]
     (out / "timings.json").write_text(json.dumps(clock.seconds, indent=1), encoding="utf-8")
-    report = write_report(
-        out,
-        list(rows.values()),
-        title=f"memgym {cfg.algorithm} run",
-        notes=notes,
-        columns=list(TABLE_COLUMNS),
-    )
+    report = write_report(out, list(rows.values()), title=title, notes=notes, columns=list(TABLE_COLUMNS))
     return RunResult(
         out, list(rows.values()), report, seconds, {"verdict": verdict(rows), "timings": clock.seconds}
     )
