@@ -11,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from memgym.envs.action_parser import ParsedAction
 from memgym.envs.answering import tied_questions
 from memgym.envs.base import MemoryEnv
 from memgym.envs.episode import Episode, Turn
-from memgym.envs.units import Unit, check_choice, sentence_candidates
+from memgym.envs.units import Unit, check_choice, resolve_candidate_refs, sentence_candidates
 from memgym.errors import ConfigError
 
 MODES: tuple[str, ...] = ("episode", "single_step")
@@ -57,6 +58,11 @@ class MemoryManagerEnv(MemoryEnv):
             :data:`memgym.envs.extractors.EXTRACTORS` (``"llm"``: Mem0's extraction prompt on a backend,
             ``"sentences"``: model-free) or a callable ``Turn -> list[str]``.
         extractor_kwargs: arguments of a named extractor (``llm``: ``backend``, ``model``, ``cache_path``...).
+        numbered_candidates: list the step's candidate texts (the turn, then its sentences) in the prompt
+            as ``#1``, ``#2``...; an ADD or UPDATE text may then be just ``#k``, meaning candidate ``k``, and
+            the ``choices`` grammar offers those references instead of the texts. Why: a choice costs a
+            few tokens instead of a copied sentence (a long conversation's evaluation is several times
+            faster), and the decision sits in one token. Full texts are still accepted.
         **kwargs: the base class's arguments.
 
     Version History:
@@ -74,6 +80,7 @@ class MemoryManagerEnv(MemoryEnv):
         single_step_turns: str = "tied",
         extractor: str | Callable[[Turn], list[str]] | None = None,
         extractor_kwargs: dict | None = None,
+        numbered_candidates: bool = False,
         **kwargs: Any,
     ) -> None:
         from memgym.envs.extractors import make_extractor
@@ -84,6 +91,7 @@ class MemoryManagerEnv(MemoryEnv):
         if isinstance(builder, str):
             check_choice("builder", builder, BUILDERS)
         self.mode, self.builder = mode, builder
+        self.numbered_candidates = bool(numbered_candidates)
         self.extractor = make_extractor(extractor, **(extractor_kwargs or {}))
         super().__init__(episodes, **kwargs)
 
@@ -121,13 +129,23 @@ class MemoryManagerEnv(MemoryEnv):
         check_choice("style", style, GRAMMAR_STYLES)
         unit = self._require_active().units[self.progress.cursor]
         candidates = self.candidates(unit) if style == "choices" else ()
+        if candidates and self.numbered_candidates:
+            candidates = tuple(f"#{k}" for k in range(1, len(candidates) + 1))
         items = 2 if self.max_entries or self.max_tokens else 1
         return mem0_grammar(self._grammar_ids(), candidates=candidates, max_items=items, max_tokens=max_tokens)
 
     def build_messages(self, unit: Unit, shown: list) -> list[dict[str, str]]:
         from memgym.envs.prompts import manager_messages
 
-        return manager_messages(unit.text, unit.turns[0].speaker, unit.date_time, shown, self.bank)
+        options = self.candidates(unit) if self.numbered_candidates else ()
+        return manager_messages(unit.text, unit.turns[0].speaker, unit.date_time, shown, self.bank, options)
+
+    def parse_text(self, text: Any, unit: Unit) -> ParsedAction:
+        """Mem0 JSON or tool calls; with ``numbered_candidates``, a text ``#k`` is candidate ``k``."""
+        parsed = super().parse_text(text, unit)
+        if not self.numbered_candidates or not parsed.ops:
+            return parsed
+        return resolve_candidate_refs(parsed, self.candidates(unit))
 
     # ------------------------------------------------------------------ single-step mode
     def start_episode(self, index: int, options: dict) -> None:

@@ -39,15 +39,28 @@ New message ({when}), {speaker}:
 
 
 def manager_messages(
-    text: str, speaker: str, when: str | None, related: Sequence[MemoryEntry], bank: MemoryBank
+    text: str,
+    speaker: str,
+    when: str | None,
+    related: Sequence[MemoryEntry],
+    bank: MemoryBank,
+    options: Sequence[str] = (),
 ) -> list[dict[str, str]]:
-    """The Memory-R1 manager prompt: one new message (or extracted fact) and its related memories."""
+    """The Memory-R1 manager prompt: one new message (or extracted fact) and its related memories;
+    ``options``, when given, are listed numbered (``#1 ...``) for actions that name them; under a capacity
+    limit the prompt says how full the bank is (a full bank refuses an ADD)."""
     user = MANAGER_USER.format(
         memories=bank.render(entries=related, by_tier=False),
         when=prompt_text(when or "time unknown"),
         speaker=prompt_text(speaker),
         text=prompt_text(text, one_line=False),
     )
+    if bank.max_entries is not None:
+        full = " (full: DELETE one to ADD)" if len(bank) >= bank.max_entries else ""
+        user += f"\n\nMemory: {len(bank)} of {bank.max_entries} entries{full}."
+    if options:
+        listed = "\n".join(f"#{k} {prompt_text(o)}" for k, o in enumerate(options, 1))
+        user += f"\n\nOptions (an ADD or UPDATE text may be just #k):\n{listed}"
     return [{"role": "system", "content": MANAGER_SYSTEM}, {"role": "user", "content": user}]
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from memgym.envs.action_parser import ParseError
+from memgym.envs.action_parser import ParsedAction, ParseError
 from memgym.envs.episode import Episode, Turn
 from memgym.errors import ConfigError
 
@@ -63,6 +63,27 @@ def sentence_candidates(turns: Sequence[Turn], limit: int) -> tuple[str, ...]:
         if len(parts) > 1:
             out.extend(f"{t.speaker}: {s}" for s in parts)
     return tuple(dict.fromkeys(out))[:limit]
+
+
+_REF = re.compile(r"#(\d+)")
+
+
+def resolve_candidate_refs(parsed: ParsedAction, candidates: Sequence[str]) -> ParsedAction:
+    """Replace each ADD / UPDATE text ``#k`` by candidate ``k`` (1-based); a reference to no candidate
+    makes its operation invalid (dropped and described in ``error``, the others kept)."""
+    ops, problems = [], []
+    for op in parsed.ops:
+        ref = _REF.fullmatch(op.text.strip()) if op.kind in ("ADD", "UPDATE") and op.text else None
+        if ref is None:
+            ops.append(op)
+        elif 1 <= int(ref.group(1)) <= len(candidates):
+            ops.append(replace(op, text=candidates[int(ref.group(1)) - 1]))
+        else:
+            problems.append(f"{op.kind} text {op.text.strip()!r} names no option (there are {len(candidates)})")
+    if not problems:
+        return replace(parsed, ops=ops)
+    message = "; ".join(problems + ([parsed.error.message] if parsed.error else []))
+    return replace(parsed, ops=ops, error=ParseError("invalid_item", message), n_invalid=parsed.n_invalid + len(problems))
 
 
 def check_choice(name: str, value: Any, allowed: Sequence[Any]) -> None:

@@ -65,7 +65,7 @@ def evaluate(data: Path, model: Path, args: argparse.Namespace) -> dict:
         from memgym.policies.bench import AgentSpec, backend_spec
 
         agent = AgentSpec("llm", backend_spec(args.answerer, model=args.model, base_url=args.base_url))
-    env_kwargs = {"max_entries": cfg.env.kwargs["max_entries"], "top_k": cfg.env.kwargs["top_k"]}
+    env_kwargs = {k: cfg.env.kwargs[k] for k in ("max_entries", "top_k", "numbered_candidates")}
     # the memory-r1 protocol finds conversation 30 (its validation part) among the data's conversations
     result = run_bench([*managers, *BASELINES], "memgym/MemoryManager-v0", str(data), split="validation",
                        answer_agent=agent, env_kwargs=env_kwargs, protocol="memory-r1", progress=True,

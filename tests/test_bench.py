@@ -287,6 +287,17 @@ def test_cli_refuses_the_extractive_agent_on_benchmark_data(capsys, tmp_path):
     assert code == 2 and "abstentions as scores" in capsys.readouterr().err
 
 
+def test_cli_answer_agent_none_reports_only_memory_metrics(capsys, tmp_path):
+    from memgym.cli import main
+
+    code = main(["bench", "--data", str(FIXTURES / "locomo10_mini.json"), "--answer-agent", "none",
+                 "--policies", "store_all", "noop", "--out", str(tmp_path), "--no-progress", "--no-plots"])
+    assert code == 0
+    overall = json.loads((tmp_path / "results.json").read_text())["summary"]["store_all"]["overall"]
+    assert overall["n"] > 0 and overall["locomo_f1"] == 0.0  # nothing answers
+    assert overall["evidence_recall"] > 0 and overall["answer_support"] > 0  # the memory is still measured
+
+
 def test_locomo_protocol_hints_and_category_5(tmp_path):
     agent = TopMemoryAgent()
     result = run_bench(["store_all"], ENV, FIXTURES / "locomo10_mini.json", answer_agent=agent, progress=False)

@@ -60,6 +60,36 @@ def test_choices_restrict_texts_to_the_candidates_and_ids_to_the_shown(tiny):
     assert not _accepts(tokenizer, g, '{"memory": [{"id": "m7", "event": "DELETE"}]}')
 
 
+def test_numbered_candidates_name_a_sentence_by_its_number(episodes, tiny):
+    """With ``numbered_candidates`` the prompt lists the options, ``#k`` stores option k with the turn's
+    provenance, a number naming no option is an invalid item that stores nothing, and the ``choices``
+    grammar offers exactly the numbers (a choice is a few tokens, not a copied sentence)."""
+    _, tokenizer = tiny
+    env = memgym.make("memgym/MemoryManager-v0", episodes=episodes, numbered_candidates=True).unwrapped
+    obs, _ = env.reset(seed=0, options={"episode_index": 0})
+    unit, options = env.current_unit, env.candidates(env.current_unit)
+    assert f"#1 {options[0]}" in obs["messages"][-1]["content"]
+    grammar = env.action_grammar("choices")
+    assert _accepts(tokenizer, grammar, '{"memory": [{"id": "new", "text": "#1", "event": "ADD"}]}')
+    assert not _accepts(tokenizer, grammar, f'{{"memory": [{{"id": "new", "text": "#{len(options) + 1}", "event": "ADD"}}]}}')
+    _, _, _, _, info = env.step('{"memory": [{"id": "new", "text": "#1", "event": "ADD"}]}')
+    assert info["error"] is None
+    assert [(e.text, e.provenance) for e in env.bank.entries()] == [(options[0], (unit.turns[0].id,))]
+    _, _, _, _, info = env.step(f'{{"memory": [{{"id": "new", "text": "#{len(options) + 5}", "event": "ADD"}}]}}')
+    assert info["error"].code == "invalid_item" and "names no option" in info["error"].message
+    assert len(env.bank) == 1
+    _, _, _, _, info = env.step('{"memory": [{"id": "new", "text": "Ana lives in Lisbon.", "event": "ADD"}]}')
+    assert info["error"] is None and env.bank.entries()[-1].text == "Ana lives in Lisbon."  # full texts still work
+
+
+def test_a_capacity_limit_is_stated_in_the_manager_prompt(episodes):
+    env = memgym.make("memgym/MemoryManager-v0", episodes=episodes, max_entries=1).unwrapped
+    obs, _ = env.reset(seed=0, options={"episode_index": 0})
+    assert "Memory: 0 of 1 entries." in obs["messages"][-1]["content"]
+    obs, *_ = env.step('{"memory": [{"id": "new", "text": "Ana lives in Lisbon.", "event": "ADD"}]}')
+    assert "Memory: 1 of 1 entries (full: DELETE one to ADD)." in obs["messages"][-1]["content"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("env_id,style", [(e, "format") for e in ENVS] + [("memgym/MemoryManager-v0", "choices")])
 def test_a_random_model_writes_only_valid_actions_under_the_grammar(env_id, style, episodes, tiny):

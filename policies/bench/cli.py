@@ -81,8 +81,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     models = p.add_argument_group("models (answer agent, LLM policy, judge)")
     models.add_argument(
         "--answer-agent",
-        choices=("extractive", "llm"),
-        help="extractive (model-free; default on synthetic data) or llm (default otherwise)",
+        choices=("extractive", "llm", "none"),
+        help="extractive (model-free; default on synthetic data), llm (default otherwise) or none (no "
+        "answering: only the memory metrics, evidence recall and answer support)",
     )
     models.add_argument(
         "--backend", default="hf", choices=("hf", "vllm", "openai"), help="(default: %(default)s)"
@@ -215,7 +216,7 @@ def main(args: argparse.Namespace) -> int:
                 "answer candidates (pass --answer-agent to choose)",
                 file=sys.stderr,
             )
-        agent = AgentSpec(
+        agent = "none" if kind == "none" else AgentSpec(
             kind,
             _backend(args.backend, args.model, args.base_url) if kind == "llm" else None,
             (("top_k", 100_000),) if kind == "llm" else (),

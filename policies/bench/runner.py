@@ -86,6 +86,10 @@ def run_chunk(task: Task, on_episode: Callable[[], None] | None = None) -> dict[
 
     start = time.perf_counter()
     policy, agent = build(task.policy), build(task.agent)
+    if isinstance(agent, str):  # a registered name ("none", "extractive"): hints wrap the object
+        from memgym.envs.answering import make_answer_agent
+
+        agent = make_answer_agent(agent)
     if agent is not None and task.hints:
         agent = HintedAnswerAgent(agent, task.hints)
     base = {**task.env_kwargs, "episodes": task.episodes}
