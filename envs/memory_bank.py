@@ -3,6 +3,12 @@
 Every mutation goes through :meth:`MemoryBank.apply`, so a run can be replayed and audited. Invalid
 operations are reported in the returned :class:`OpResult` list, never raised, and leave the bank as it
 was for that operation.
+
+Provenance (the turns a memory was written from) follows what the text keeps: an UPDATE whose new text
+keeps at least half of the old text's words *refines* the memory and adds the new turns to its
+provenance; one that keeps less *replaces* it, and the provenance becomes the new turns only. Otherwise a
+policy could rewrite one memory turn after turn and have it claim every turn it ever held (RL on the
+model-free evidence rewards found exactly that: 10 memories "holding" 73% of the evidence).
 """
 
 from __future__ import annotations
@@ -22,6 +28,16 @@ BankListener = Callable[[str, "MemoryEntry | None"], None]
 
 FLAT_TIERS: tuple[str, ...] = ("memory",)
 MEM_ALPHA_TIERS: tuple[str, ...] = ("core", "semantic", "episodic")
+
+
+_WORD = re.compile(r"\w+")
+
+
+def keeps_text(old: str, new: str) -> bool:
+    """Whether ``new`` keeps at least half of ``old``'s distinct words (case-insensitive): a refinement
+    rather than a replacement (see the module docstring on provenance)."""
+    old_words = set(_WORD.findall(old.lower()))
+    return not old_words or 2 * len(old_words & set(_WORD.findall(new.lower()))) >= len(old_words)
 
 
 _LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
@@ -253,10 +269,11 @@ class MemoryBank:
         delta = self.token_counter(new_text) - self.token_counter(entry.text)
         if (error := self._check_capacity(op, 0, max(delta, 0))) is not None:
             return error
+        kept = entry.provenance if keeps_text(entry.text, new_text) else ()
         entry.history.append(entry.text)
         entry.text = new_text
         entry.updated_step = self.step
-        entry.provenance = tuple(dict.fromkeys(entry.provenance + tuple(op.provenance)))
+        entry.provenance = tuple(dict.fromkeys(kept + tuple(op.provenance)))
         if op.timestamp is not None:
             entry.timestamp = op.timestamp
         self._tokens += delta

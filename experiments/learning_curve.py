@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/learning_curve")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--eval-every", type=int, default=5)
+    parser.add_argument("--algorithms", nargs="+", default=["grpo", "ppo"], choices=["grpo", "ppo"])
     parser.add_argument("overrides", nargs="*", help="key=value config overrides for every phase")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     start_model = str((sft / "final").resolve())
     rl = [f"model.name_or_path={start_model}", "sft.enabled=false", f"train.max_steps={args.steps}",
           f"eval.eval_steps={args.eval_every}", "eval.baselines=[]", *args.overrides]
-    curves = {algo: _curve(_run(out, algo, [f"algorithm={algo}", *rl])) for algo in ("grpo", "ppo")}
+    curves = {algo: _curve(_run(out, algo, [f"algorithm={algo}", *rl])) for algo in args.algorithms}
     cfg = load_config(CONFIG, args.overrides)
     from memgym.trainers.base import deep_merge, env_kwargs
 
@@ -94,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         f"held-out conversations. Wall time of this invocation {time.perf_counter() - started:.0f} s (finished "
         "phases are reused, not rerun).",
         "",
-        "| RL step | GRPO | PPO |",
-        "|---:|---:|---:|",
-        *(f"| {s} | {_fmt(by_step['grpo'].get(s))} | {_fmt(by_step['ppo'].get(s))} |" for s in steps),
+        "| RL step | " + " | ".join(a.upper() for a in args.algorithms) + " |",
+        "|---:|" + "---:|" * len(args.algorithms),
+        *(f"| {s} | " + " | ".join(_fmt(by_step[a].get(s)) for a in args.algorithms) + " |" for s in steps),
         "",
         "Baselines on the same conversations: "
         + ", ".join(f"{k} {v:.3f}" for k, v in sorted(baselines.items(), key=lambda kv: -kv[1])),

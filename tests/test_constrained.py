@@ -126,6 +126,32 @@ def test_a_random_model_writes_only_valid_actions_under_the_grammar(env_id, styl
         assert all(e is None for e in errors) if want_valid else any(e is not None for e in errors)
 
 
+def test_fast_forward_decoding_samples_what_generate_samples(tiny):
+    """One prompt under a grammar is decoded with its forced runs in one pass each: greedy, the same
+    tokens and log-probs as batched ``generate`` with the logits processor; sampled, only tokens the
+    trainer's replay of the grammar allows, and the same completion for the same seed."""
+    from memgym.policies.backends.hf import TransformersBackend
+
+    model, tokenizer = tiny
+    grammar = mem0_grammar(["m1", "m2"], candidates=["#1", "#2", "#3"], max_items=2, max_tokens=48)
+    backend = TransformersBackend(model, tokenizer, batch_size=1)
+    batched = TransformersBackend(model, tokenizer, batch_size=2)
+    prompts = [[{"role": "user", "content": f"Message {i}: I moved to Oslo."}] for i in range(2)]
+    greedy = SamplingParams(max_new_tokens=48, grammar=grammar)
+    fast, slow = backend.generate(prompts, greedy), batched.generate(prompts, greedy)
+    assert [g.token_ids for g in fast] == [g.token_ids for g in slow]
+    assert [g.text for g in fast] == [g.text for g in slow] and all(g.text.startswith('{"memory": [') for g in fast)
+    for f, s in zip(fast, slow, strict=True):
+        assert f.logprobs == pytest.approx(s.logprobs, abs=1e-4)
+    sampled = SamplingParams(max_new_tokens=48, temperature=1.0, seed=3, grammar=grammar)
+    runs = [backend.generate(prompts * 3, sampled) for _ in range(2)]
+    assert [g.token_ids for g in runs[0]] == [g.token_ids for g in runs[1]]
+    for g in runs[0]:
+        allowed = unpack(allowed_masks(tokenizer, grammar, g.token_ids), len(tokenizer))
+        assert all(allowed[t, tok] for t, tok in enumerate(g.token_ids))
+        assert g.finish_reason == "stop" and g.token_ids[-1] in backend.eos_token_ids
+
+
 @pytest.mark.slow
 def test_training_scores_the_constrained_policy(tiny):
     """The masks replay what the sampler allowed; the constrained log-prob of a sampled token is the

@@ -53,6 +53,16 @@ def test_add_assigns_fresh_ids_strips_text_and_records_origin() -> None:
     assert [e.id for e in bank] == ["m1", "m2"] and len(bank) == 2 and "m2" in bank
 
 
+def test_an_update_that_replaces_the_text_replaces_its_provenance() -> None:
+    """Rewriting a memory into something else does not let it keep claiming the turns it dropped."""
+    bank = MemoryBank()
+    bank.apply([Operation.add("Jon lost his job as a banker", provenance=("D1:2",))])
+    apply_one(bank, Operation.update("m1", "Gina: Wow, that sounds great!", provenance=("D1:5",)))
+    assert bank.get("m1").provenance == ("D1:5",)
+    apply_one(bank, Operation.update("m1", "Gina: Wow, that sounds great! Gina opened a store", provenance=("D1:9",)))
+    assert bank.get("m1").provenance == ("D1:5", "D1:9")  # a refinement keeps what it refines
+
+
 def test_update_keeps_id_appends_history_and_merges_provenance() -> None:
     bank = MemoryBank()
     bank.apply([Operation.add("lives in Paris", provenance=("D1:1", "D1:2"), timestamp="t1")])

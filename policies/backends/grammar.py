@@ -16,7 +16,9 @@ as the samples came from one. vLLM's default ``raw_logprobs`` are computed after
 
 Where a grammar forces bytes (a JSON key, a closing tag), :class:`GrammarLogitsProcessor` allows only the
 first of llguidance's fast-forward tokens (the canonical tokenization), which bounds an action's length;
-:func:`allowed_masks` applies the same restriction.
+:func:`allowed_masks` applies the same restriction. :func:`generate_fast_forward` samples the same
+tokens for one prompt but feeds every forced run of tokens to the model in one forward pass, so a JSON
+action of ~35 tokens with ~5 real choices costs ~6 sequential passes instead of ~35.
 """
 
 from __future__ import annotations
@@ -152,3 +154,79 @@ def allowed_masks(tokenizer: Any, grammar: str, token_ids: Sequence[int]) -> tor
         if not m.consume_token(int(token)):
             raise ConfigError(f"completion token {t} ({token}) is not allowed by its grammar: {m.get_error()[:300]}")
     return out[: len(token_ids)]
+
+
+def forced_run(m: Any, limit: int) -> list[int]:
+    """Consume and return the tokens the grammar forces from here (one canonical token at a time, as
+    :class:`GrammarLogitsProcessor` allows them), at most ``limit``."""
+    run: list[int] = []
+    while len(run) < limit:
+        forced = m.compute_ff_tokens()
+        if not forced or not m.consume_token(forced[0]):
+            break
+        run.append(forced[0])
+    return run
+
+
+def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None) -> int:
+    if temperature <= 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < top_p
+        probs = torch.zeros_like(probs).scatter_(0, order[keep], sorted_probs[keep])
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+@torch.inference_mode()
+def generate_fast_forward(
+    model: Any,
+    tokenizer: Any,
+    prompt_ids: Sequence[int],
+    grammar: str,
+    *,
+    max_new_tokens: int,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    eos_token_ids: Sequence[int] = (),
+    generator: torch.Generator | None = None,
+) -> tuple[list[int], list[float]]:
+    """One constrained completion of ``prompt_ids``: the sampled token ids (ending with EOS when the
+    grammar completes) and the log-probability of each under the constrained policy before temperature
+    (the log-softmax over the allowed tokens, 0 for a forced token), as ``generate`` reports them.
+
+    The same distribution as ``model.generate`` with :class:`GrammarLogitsProcessor` (each free token is
+    sampled from the masked logits; forced tokens have probability one under the constrained policy),
+    but a forced run is fed in one forward pass with the KV cache instead of one pass per token."""
+    llg = _llguidance()
+    tok = ll_tokenizer(tokenizer)
+    m = matcher(tok, grammar)
+    eos = [int(t) for t in eos_token_ids] or list(tok.eos_tokens)
+    bitmask = llg.torch.allocate_token_bitmask(1, tok.vocab_size)
+    device = next(model.parameters()).device
+    out = model(input_ids=torch.tensor([list(prompt_ids)], device=device), use_cache=True)
+    key = "cache" if "cache" in out else "past_key_values"  # transformers >= 5.2x names it ``cache``
+    past, step_logits = out[key], out.logits[0, -1:].float().cpu()
+    tokens: list[int] = []
+    logprobs: list[float] = []
+    while len(tokens) < max_new_tokens:
+        logits = step_logits[-1].clone()
+        if m.is_stopped():
+            allowed = torch.zeros(logits.shape[-1], dtype=torch.bool)
+            allowed[eos] = True
+        else:
+            llg.torch.fill_next_token_bitmask(m, bitmask, 0)
+            allowed = unpack(bitmask[0], tok.vocab_size)
+        masked = mask_logits_(logits, allowed)
+        token = _pick(masked, temperature, top_p, generator)
+        tokens.append(token)
+        logprobs.append(float(torch.log_softmax(masked, dim=-1)[token]))
+        if token in eos or not m.consume_token(token):
+            break
+        run = [token, *forced_run(m, max_new_tokens - len(tokens))]
+        out = model(input_ids=torch.tensor([run], device=device), use_cache=True, **{key: past})
+        past, step_logits = out[key], out.logits[0, -1:].float().cpu()
+        tokens += run[1:]
+        logprobs += [0.0] * (len(run) - 1)
+    return tokens, logprobs

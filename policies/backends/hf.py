@@ -2,8 +2,9 @@
 
 Prompts are rendered with the tokenizer's chat template, left-padded into batches of ``batch_size``
 and decoded with ``model.generate``. Each :class:`Generation` carries the prompt token ids, the sampled
-token ids and their log-probs under the model's own distribution (raw logits, before temperature and
-top-p, the same as vLLM's default ``raw_logprobs``), which is what the trainers compare against.
+token ids and their log-probs under the model's own distribution (before temperature and top-p, the same
+as vLLM's default ``raw_logprobs``; under a grammar, after its mask), which is what the trainers compare
+against.
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ class TransformersBackend:
     ) -> list[Generation]:
         from transformers import GenerationConfig, LogitsProcessorList
 
+        if len(batch) == 1 and grammars[0] is not None and not params.stop:
+            return [self._generate_fast_forward(batch[0], params, seed, grammars[0])]
         device = self.device
         width = max(len(ids) for ids in batch)
         input_ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
@@ -188,6 +191,23 @@ class TransformersBackend:
             )
             for row in range(len(batch))
         ]
+
+    def _generate_fast_forward(
+        self, prompt_ids: list[int], params: SamplingParams, seed: int | None, grammar: str
+    ) -> Generation:
+        """One prompt under a grammar: its forced runs of tokens in one forward pass each
+        (:func:`~memgym.policies.backends.grammar.generate_fast_forward`), the same tokens as ``generate``."""
+        from memgym.policies.backends.grammar import generate_fast_forward
+
+        generator = None
+        if seed is not None and params.temperature > 0:
+            generator = torch.Generator(device="cpu").manual_seed(seed)
+        tokens, logprobs = generate_fast_forward(
+            self.model, self.tokenizer, prompt_ids, grammar, max_new_tokens=params.max_new_tokens,
+            temperature=params.temperature, top_p=params.top_p, eos_token_ids=self.eos_token_ids,
+            generator=generator,
+        )
+        return self._finish(prompt_ids, tokens, logprobs if self.return_logprobs else None, params)
 
     def _finish(
         self, prompt_ids: list[int], tokens: list[int], logprobs: list[float] | None, params: SamplingParams
