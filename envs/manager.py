@@ -53,7 +53,10 @@ class MemoryManagerEnv(MemoryEnv):
             observation to an action.
         single_step_turns: which turns single-step mode samples: ``"tied"`` (those completing some
             question's evidence, Memory-R1's tuples) or ``"all"`` (any turn: restatements and small talk
-            too, scored by ``qa_pending`` where no question is tied to them).
+            too, scored by ``qa_pending`` where no question is tied to them) or ``"balanced"`` (any turn,
+            half of the states on a turn some question cites as evidence and half on one none does: in
+            LoCoMo a third of the turns are evidence, so under ``"all"`` a policy that cannot yet tell
+            them apart learns to keep nothing).
         extractor: optional fact extraction, each fact becoming its own step: a name of
             :data:`memgym.envs.extractors.EXTRACTORS` (``"llm"``: Mem0's extraction prompt on a backend,
             ``"sentences"``: model-free) or a callable ``Turn -> list[str]``.
@@ -86,7 +89,7 @@ class MemoryManagerEnv(MemoryEnv):
         from memgym.envs.extractors import make_extractor
 
         check_choice("mode", mode, MODES)
-        check_choice("single_step_turns", single_step_turns, ("tied", "all"))
+        check_choice("single_step_turns", single_step_turns, ("tied", "all", "balanced"))
         self.single_step_turns = single_step_turns
         if isinstance(builder, str):
             check_choice("builder", builder, BUILDERS)
@@ -156,9 +159,14 @@ class MemoryManagerEnv(MemoryEnv):
             raise ConfigError(f"unknown reset option(s) {sorted(options)}; known: episode_index, turn_id")
         episode, units = self.episodes[index], self.units_for(index)
         tied = tied_questions(episode)
-        anywhere = self.single_step_turns == "all"
+        anywhere = self.single_step_turns in ("all", "balanced")
         if turn_id is None:
             choices = list(dict.fromkeys(u.turns[0].id for u in units if anywhere or u.turns[0].id in tied))
+            if self.single_step_turns == "balanced":  # half the states on an evidence turn, half not
+                cited = {e for q in episode.questions for e in q.evidence}
+                evidence_side = bool(self.np_random.integers(2))
+                side = [t for t in choices if (t in cited) == evidence_side]
+                choices = side or choices
             if not choices:
                 raise ConfigError(
                     f"episode {episode.id!r} has no question with evidence turns; "

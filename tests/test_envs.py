@@ -396,6 +396,22 @@ def test_single_step_tuples_score_the_tied_questions(episodes):
         env.reset(options={"turn_id": untied, "episode_index": 0})
 
 
+def test_balanced_single_step_states_are_half_on_evidence_turns(episodes):
+    ep = episodes[0]
+    cited = {e for q in ep.questions for e in q.evidence}
+    share = {}
+    for how in ("all", "balanced"):
+        env = MemoryManagerEnv(episodes[:1], mode="single_step", single_step_turns=how, builder="empty")
+        env.reset(seed=0)
+        picks = []
+        for _ in range(300):
+            env.reset(options={"episode_index": 0})
+            picks.append(env.current_unit.turns[0].id in cited)
+        share[how] = sum(picks) / len(picks)
+    base = len(cited & {t.id for t in ep.turns()}) / len(list(ep.turns()))
+    assert abs(share["all"] - base) < 0.1 and abs(share["balanced"] - 0.5) < 0.1 and abs(base - 0.5) > 0.15
+
+
 def test_extractor_makes_one_step_per_fact(episodes):
     def sentences(turn):
         return [s for s in re.split(r"(?<=[.!?])\s+", turn.text) if s]
