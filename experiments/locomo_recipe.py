@@ -11,10 +11,11 @@ memory size and the invalid-action rate. ``--answerer hf`` also answers with Smo
 backend; ~3 s per question on 2 cores, so it is off by default) for LLM-answerer F1; ``--answerer openai
 --base-url URL --model NAME`` uses any OpenAI-compatible server.
 
-Measured on 2 cores: training (30 GRPO steps) 33 min; the evaluation of one LLM manager on conversation 30
-did not finish in a 78-min attempt, 19 min of it alone on the cores (one episode, 369 turns
-generated one at a time, up to 160 tokens each: under the ``choices`` grammar the chosen sentence
-is still copied token by token), so the recipe does not yet fit its 60-minute target. Finished policies are saved under ``--out/bench`` and a rerun reuses them.
+Measured on 2 cores (``--out runs/locomo_bal``): 1,816 s end to end, training (30 GRPO steps) 1,332 s,
+each LLM manager's 369-turn episode on conversation 30 230-243 s (``numbered_candidates`` keeps a choice to a
+few tokens and the transformers backend feeds the grammar's forced tokens in one pass). The trained manager
+is not yet ahead of ``salience`` (table and what the runs taught: trainers/README.md, "Real conversations").
+Finished policies are saved under ``--out/bench`` and a rerun reuses them.
 
 Writes ``report.md`` and ``results.json`` in ``--out``; the training run folder is ``--out/train``
 (re-running resumes it; a finished one is reused).

@@ -47,6 +47,9 @@ class TransformersBackend:
         source: The model being trained, when ``model`` is a copy of it in another precision (a bfloat16
             copy generates 1.3-2.6x faster on a CPU with native bfloat16); :meth:`sync_weights` copies the
             source's current weights into ``model``.
+        fast_forward: A batch of one prompt under a grammar feeds each run of forced tokens in one forward
+            pass (:func:`~memgym.policies.backends.grammar.generate_fast_forward`; the same tokens);
+            ``False`` always uses ``generate`` (``experiments/bench_fast_forward.py`` compares them).
 
     Seeds: with ``SamplingParams.seed`` set, the same prompts, params and ``batch_size`` give the same
     completions; the seed drives a forked torch RNG, so the global RNG state is left as it was.
@@ -64,6 +67,7 @@ class TransformersBackend:
         chat_template: str | Path | None = None,
         return_logprobs: bool = True,
         source: torch.nn.Module | None = None,
+        fast_forward: bool = True,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -93,6 +97,7 @@ class TransformersBackend:
         self.batch_size = batch_size
         self.chat_template = load_chat_template(chat_template)
         self.return_logprobs = return_logprobs
+        self.fast_forward = fast_forward
         self.pad_token_id = _pad_token_id(tokenizer)
         self.eos_token_ids = _eos_token_ids(model, tokenizer)
 
@@ -143,7 +148,7 @@ class TransformersBackend:
     ) -> list[Generation]:
         from transformers import GenerationConfig, LogitsProcessorList
 
-        if len(batch) == 1 and grammars[0] is not None and not params.stop:
+        if self.fast_forward and len(batch) == 1 and grammars[0] is not None and not params.stop:
             return [self._generate_fast_forward(batch[0], params, seed, grammars[0])]
         device = self.device
         width = max(len(ids) for ids in batch)
