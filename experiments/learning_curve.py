@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = sorted({s for c in curves.values() for s, _ in c})
     by_step = {algo: dict(c) for algo, c in curves.items()}
     lines = [
-        "# Learning curves: GRPO vs PPO from the same warm start",
+        "# Learning curves: " + " vs ".join(a.upper() for a in args.algorithms) + " from the same warm start",
         "",
         f"Config `{CONFIG.name}` (overrides: {' '.join(args.overrides) or 'none'}); start model: the SFT run "
         f"`{sft}`; RL steps: "

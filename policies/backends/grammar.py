@@ -211,14 +211,8 @@ def generate_fast_forward(
     tokens: list[int] = []
     logprobs: list[float] = []
     while len(tokens) < max_new_tokens:
-        logits = step_logits[-1].clone()
-        if m.is_stopped():
-            allowed = torch.zeros(logits.shape[-1], dtype=torch.bool)
-            allowed[eos] = True
-        else:
-            llg.torch.fill_next_token_bitmask(m, bitmask, 0)
-            allowed = unpack(bitmask[0], tok.vocab_size)
-        masked = mask_logits_(logits, allowed)
+        llg.torch.fill_next_token_bitmask(m, bitmask, 0)  # only EOS once the grammar is complete
+        masked = mask_logits_(step_logits[-1].clone(), unpack(bitmask[0], tok.vocab_size))
         token = _pick(masked, temperature, top_p, generator)
         tokens.append(token)
         logprobs.append(float(torch.log_softmax(masked, dim=-1)[token]))
