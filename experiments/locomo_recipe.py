@@ -50,6 +50,13 @@ def train(data: Path, out: Path, overrides: list[str]) -> Path:
     return run / "final"
 
 
+def _eval_env_kwargs(cfg) -> dict:
+    """The environment every manager is evaluated in: the training env's, with ``env.eval_kwargs`` over it
+    (the budget can differ from training's: training states may have none so that every ADD is paid)."""
+    merged = {**cfg.env.kwargs, **cfg.env.eval_kwargs}
+    return {k: merged.get(k) for k in ("max_entries", "top_k", "numbered_candidates")}
+
+
 def evaluate(data: Path, model: Path, args: argparse.Namespace) -> dict:
     from memgym.policies.backends import SamplingParams, make_backend
     from memgym.policies.bench import run_bench
@@ -66,7 +73,7 @@ def evaluate(data: Path, model: Path, args: argparse.Namespace) -> dict:
         from memgym.policies.bench import AgentSpec, backend_spec
 
         agent = AgentSpec("llm", backend_spec(args.answerer, model=args.model, base_url=args.base_url))
-    env_kwargs = {k: cfg.env.kwargs[k] for k in ("max_entries", "top_k", "numbered_candidates")}
+    env_kwargs = _eval_env_kwargs(cfg)
     # the memory-r1 protocol finds conversation 30 (its validation part) among the data's conversations
     result = run_bench([*managers, *BASELINES], "memgym/MemoryManager-v0", str(data), split="validation",
                        answer_agent=agent, env_kwargs=env_kwargs, protocol="memory-r1", progress=True,
@@ -77,6 +84,7 @@ def evaluate(data: Path, model: Path, args: argparse.Namespace) -> dict:
 
 def report(summary: dict, out: Path, seconds: float, args: argparse.Namespace) -> str:
     cfg = load_config(CONFIG, args.overrides)
+    budget = _eval_env_kwargs(cfg)["max_entries"]
     metrics = ["evidence_recall", "evidence_all", "answer_support"] + (["mem0_f1"] if args.answerer != "none" else [])
     head = "| manager | " + " | ".join(metrics) + " | memory (entries) | invalid actions |"
     rows = [head, "|---" * (len(metrics) + 3) + "|"]
@@ -92,7 +100,7 @@ def report(summary: dict, out: Path, seconds: float, args: argparse.Namespace) -
     text = "\n".join([
         "# LoCoMo on a CPU: trained on conversation 26, evaluated on conversation 30",
         "",
-        f"Budget: {cfg.env.kwargs['max_entries']} memories; {n} questions of conversation 30 (protocol "
+        f"Budget: {budget} memories; {n} questions of conversation 30 (protocol "
         "`memory-r1`, category 5 excluded); scores in %. Answer agent: "
         f"{args.answerer}{' (QA not measured)' if args.answerer == 'none' else ''}. Wall time {seconds:.0f} s.",
         "",

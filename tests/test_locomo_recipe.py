@@ -1,0 +1,65 @@
+"""The LoCoMo CPU recipe (``configs/locomo_cpu.yaml``, ``experiments/locomo_recipe.py``): what it pays for.
+
+The recipe's claim is that its reward teaches *which* turns to keep: an ADD of an evidence turn pays, any
+other ADD costs, and NOOP is neutral, on every training state (no budget there, so no ADD is refused and
+ties with NOOP); every manager is then compared at one budget. Skipped without the LoCoMo dev data.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "locomo-dev"
+ADD_FIRST = '{"memory": [{"id": "new", "text": "#1", "event": "ADD"}]}'
+NOTHING = '{"memory": []}'
+
+
+def _recipe():
+    spec = importlib.util.spec_from_file_location("locomo_recipe", ROOT / "experiments" / "locomo_recipe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_recipe_compares_at_one_budget_and_trains_without_one():
+    from memgym.trainers.config import load_config
+
+    recipe = _recipe()
+    cfg = load_config(recipe.CONFIG)
+    assert cfg.env.kwargs["max_entries"] is None
+    assert recipe._eval_env_kwargs(cfg) == {"max_entries": 40, "top_k": 3, "numbered_candidates": True}
+    overridden = load_config(recipe.CONFIG, ["env.eval_kwargs.max_entries=20"])
+    assert recipe._eval_env_kwargs(overridden)["max_entries"] == 20
+
+
+@pytest.mark.skipif(not (DATA / "26.json").is_file(), reason="LoCoMo dev data not present")
+def test_recipe_reward_pays_evidence_adds_and_charges_the_others():
+    from memgym.envs.progress import restore, snapshot
+    from memgym.trainers.base import env_kwargs, make_env_factory
+    from memgym.trainers.config import load_config
+
+    cfg = load_config(_recipe().CONFIG, [f"env.kwargs.episodes={DATA / '26.json'}"])
+    weight = cfg.env.kwargs["reward_weights"]["memory_cost"]
+    env = make_env_factory(cfg.env.id, env_kwargs(cfg.env))()
+    gains: dict[bool, float] = {}
+    for seed in range(40):
+        env.reset(seed=seed)
+        inner = env.unwrapped
+        turn = inner.current_unit.turns[0].id
+        evidence = any(turn in q.evidence for q in inner.episode.questions)
+        if evidence in gains or len(inner.bank) == 0:
+            continue
+        state = snapshot(inner)
+        _, added, *_ = env.step(ADD_FIRST)
+        restore(inner, state)
+        _, nothing, *_ = env.step(NOTHING)
+        gains[evidence] = added - nothing
+        if len(gains) == 2:
+            break
+    assert set(gains) == {True, False}, "40 states hold an evidence turn and a non-evidence turn"
+    assert gains[True] == pytest.approx(1.0 - weight)
+    assert gains[False] == pytest.approx(-weight)
