@@ -1,8 +1,9 @@
 """The LoCoMo CPU recipe (``configs/locomo_cpu.yaml``, ``experiments/locomo_recipe.py``): what it pays for.
 
-The recipe's claim is that its reward teaches *which* turns to keep: an ADD of an evidence turn pays, any
-other ADD costs, and NOOP is neutral, on every training state (no budget there, so no ADD is refused and
-ties with NOOP); every manager is then compared at one budget. Skipped without the LoCoMo dev data.
+The recipe's reward is meant to teach *which* turns to keep: from one state, an ADD of an evidence turn
+pays ``1 - w`` more than doing nothing and any other ADD ``w`` less (``w``: the memory_cost weight), where
+the bank has room; every manager is compared at one budget (``env.eval_kwargs``). Skipped without the
+LoCoMo dev data.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ def _recipe():
     return module
 
 
-def test_recipe_compares_at_one_budget_and_trains_without_one():
+def test_recipe_evaluates_at_the_evaluation_budget():
     from memgym.trainers.config import load_config
 
     recipe = _recipe()
     cfg = load_config(recipe.CONFIG)
-    assert cfg.env.kwargs["max_entries"] is None
     assert recipe._eval_env_kwargs(cfg) == {"max_entries": 40, "top_k": 3, "numbered_candidates": True}
+    unbudgeted_training = load_config(recipe.CONFIG, ["env.kwargs.max_entries=null"])
+    assert recipe._eval_env_kwargs(unbudgeted_training)["max_entries"] == 40
     overridden = load_config(recipe.CONFIG, ["env.eval_kwargs.max_entries=20"])
     assert recipe._eval_env_kwargs(overridden)["max_entries"] == 20
 
@@ -42,7 +44,8 @@ def test_recipe_reward_pays_evidence_adds_and_charges_the_others():
     from memgym.trainers.base import env_kwargs, make_env_factory
     from memgym.trainers.config import load_config
 
-    cfg = load_config(_recipe().CONFIG, [f"env.kwargs.episodes={DATA / '26.json'}"])
+    # no budget, so that no state's bank is full (there an ADD is refused and ties with doing nothing)
+    cfg = load_config(_recipe().CONFIG, [f"env.kwargs.episodes={DATA / '26.json'}", "env.kwargs.max_entries=null"])
     weight = cfg.env.kwargs["reward_weights"]["memory_cost"]
     env = make_env_factory(cfg.env.id, env_kwargs(cfg.env))()
     gains: dict[bool, float] = {}
