@@ -17,8 +17,8 @@ a memory holds:
 
 What they cannot see: a memory can hold an evidence turn and still mislead an answer agent (a stale
 value, a wrong attribution), and a paraphrase that drops the detail still counts as kept. Pair them with
-an answerer's QA where one is available. Both are ``None`` where they do not apply (no evidence shown
-yet; no budget).
+an answerer's QA where one is available. ``evidence_kept`` is ``None`` before any evidence turn has been
+shown; ``memory_cost`` applies to any bank, with or without a capacity limit.
 """
 
 from __future__ import annotations
