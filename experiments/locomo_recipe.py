@@ -52,8 +52,11 @@ def train(data: Path, out: Path, overrides: list[str]) -> Path:
 
 def _eval_env_kwargs(cfg) -> dict:
     """The environment every manager is evaluated in: the training env's, with ``env.eval_kwargs`` over it
-    (the budget can differ from training's: training states may have none so that every ADD is paid)."""
-    merged = {**cfg.env.kwargs, **cfg.env.eval_kwargs}
+    (the budget can differ from training's: training states may have none so that every ADD is paid), merged
+    as the trainer merges them for its held-out environments."""
+    from memgym.trainers.base import deep_merge
+
+    merged = deep_merge(cfg.env.kwargs, cfg.env.eval_kwargs)
     return {k: merged.get(k) for k in ("max_entries", "top_k", "numbered_candidates")}
 
 
