@@ -52,6 +52,7 @@ def test_a_tiny_run_writes_checkpoints_curves_and_the_table(tmp_path, capsys):
         "sft.learning_rate=1e-3",
         "eval.num_episodes=2",
         "eval.baselines=[noop, store_all]",
+        "sft.enabled=true",
         "eval.after_sft=true",
         f"output_dir={tmp_path}",
         "run_name=tiny",

@@ -72,7 +72,7 @@ def verdict(rows: dict[str, dict[str, Any]]) -> str:
     """One line saying, measured, whether the trained policy beat its start and the best heuristic.
 
     >>> verdict({"start": {"policy": "start", "qa": 0.2}, "final": {"policy": "after GRPO", "qa": 0.5}})
-    'trained policy QA 0.500; beats its start (0.200)'
+    "trained policy QA 0.500; RL changed it by +30.0 points from the start's 0.200; beats its start (0.200)"
     """
     final, start = rows.get("final") or rows.get("sft"), rows.get("start")
     baselines = {k: r for k, r in rows.items() if k.startswith("baseline:") and k != "baseline:oracle"}
@@ -80,10 +80,11 @@ def verdict(rows: dict[str, dict[str, Any]]) -> str:
         return "no held-out evaluation of the trained policy"
     parts = [f"trained policy QA {final['qa']:.3f}"]
     sft = rows.get("sft")
-    if rows.get("final") and sft and "qa" in sft:
+    rl_from = (("the warm start's", sft) if sft and "qa" in sft else ("the start's", start))
+    if rows.get("final") and final.get("policy") != "after SFT" and rl_from[1] and "qa" in rl_from[1]:
         n = f" on {int(final['questions'])} held-out questions" if "questions" in final else ""
-        parts.append(f"RL changed it by {100 * (final['qa'] - sft['qa']):+.1f} points from the warm start's "
-                     f"{sft['qa']:.3f}{n}")
+        parts.append(f"RL changed it by {100 * (final['qa'] - rl_from[1]['qa']):+.1f} points from "
+                     f"{rl_from[0]} {rl_from[1]['qa']:.3f}{n}")
     if start and "qa" in start:
         parts.append(
             f"{'beats' if final['qa'] > start['qa'] else 'does NOT beat'} its start ({start['qa']:.3f})"
