@@ -1,9 +1,11 @@
 """Held-out QA per RL step, GRPO against PPO from the same start (the analogue of Memory-R1's Figure 7).
 
     .venv/bin/python experiments/learning_curve.py --out runs/learning_curve        # ~45-60 min on 2 cores
+    .venv/bin/python experiments/learning_curve.py --out runs/lc_scratch --from-scratch  # no warm start
 
 1. One warm start (Memory-SFT on the oracle's trajectories, ``configs/learning_curve.yaml`` with
-   ``algorithm=sft``), saved as a plain model directory;
+   ``algorithm=sft``), saved as a plain model directory; ``--from-scratch`` skips it and starts RL from
+   the untrained model (the quickstart's setting: RL's gain from the QA reward alone);
 2. GRPO and PPO from that model with the same config, data order and seed, each evaluated on the same
    held-out conversations before training and every ``--eval-every`` steps (the bench harness, greedy,
    constrained decoding);
@@ -69,16 +71,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--algorithms", nargs="+", default=["grpo", "ppo"], choices=["grpo", "ppo"])
+    parser.add_argument("--from-scratch", action="store_true", help="no warm start: RL from the config's model")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides for every phase")
     args = parser.parse_args(argv)
     out = Path(args.out)
     started = time.perf_counter()
-    sft = _run(out, "sft", ["algorithm=sft", "eval.baselines=[]", *args.overrides])
-    start_model = str((sft / "final").resolve())
-    rl = [f"model.name_or_path={start_model}", "sft.enabled=false", f"train.max_steps={args.steps}",
+    cfg = load_config(CONFIG, args.overrides)
+    if args.from_scratch:
+        sft, start = None, []
+    else:
+        sft = _run(out, "sft", ["algorithm=sft", "eval.baselines=[]", *args.overrides])
+        start = [f"model.name_or_path={(sft / 'final').resolve()}"]
+    rl = [*start, "sft.enabled=false", "eval.after_sft=false", f"train.max_steps={args.steps}",
           f"eval.eval_steps={args.eval_every}", "eval.baselines=[]", *args.overrides]
     curves = {algo: _curve(_run(out, algo, [f"algorithm={algo}", *rl])) for algo in args.algorithms}
-    cfg = load_config(CONFIG, args.overrides)
     from memgym.trainers.base import deep_merge, env_kwargs
 
     baselines = {k.removeprefix("baseline:"): r["qa"] for k, r in
@@ -86,10 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     steps = sorted({s for c in curves.values() for s, _ in c})
     by_step = {algo: dict(c) for algo, c in curves.items()}
     lines = [
-        "# Learning curves: " + " vs ".join(a.upper() for a in args.algorithms) + " from the same warm start",
+        "# Learning curves: " + " vs ".join(a.upper() for a in args.algorithms)
+        + (" from the untrained model" if sft is None else " from the same warm start"),
         "",
-        f"Config `{CONFIG.name}` (overrides: {' '.join(args.overrides) or 'none'}); start model: the SFT run "
-        f"`{sft}`; RL steps: "
+        f"Config `{CONFIG.name}` (overrides: {' '.join(args.overrides) or 'none'}); start model: "
+        + (f"`{cfg.model.name_or_path}`, no warm start" if sft is None else f"the SFT run `{sft}`") + "; RL steps: "
         + ", ".join(f"{algo.upper()} {max((s for s, _ in c), default=0)}" for algo, c in curves.items())
         + f"; held-out QA (exact match, bench harness) every {args.eval_every} steps on {cfg.eval.num_episodes} "
         f"held-out conversations. Wall time of this invocation {time.perf_counter() - started:.0f} s (finished "

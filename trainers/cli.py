@@ -46,8 +46,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         quick = subparsers.add_parser(
             "quickstart",
             help="train a memory manager on the embedded defaults (CPU) and compare it with its start and the baselines",
-            description="SFT warm start on oracle trajectories, then GRPO, on synthetic conversations; "
-            "prints the held-out table against the starting model and the heuristic baselines.",
+            description="GRPO from the untrained model on synthetic conversations, from the QA reward alone "
+            "(configs/quickstart.yaml); prints the held-out table against the starting model and the heuristic "
+            "baselines.",
         )
         quick.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
         quick.set_defaults(func=run_quickstart)
