@@ -294,14 +294,8 @@ def test_the_bench_runs_the_baselines_in_each_regime():
             assert summary["oracle"]["overall"]["em"] >= summary["always_retain"]["overall"]["em"]
 
 
-def test_the_experiment_writes_the_curves_the_report_and_the_png(tmp_path):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "experiments" / "consolidation_utility.py"
-    spec = importlib.util.spec_from_file_location("consolidation_utility", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_the_experiment_writes_the_curves_the_report_and_the_png(tmp_path, load_experiment):
+    module = load_experiment("consolidation_utility")
     assert module.main(["--episodes", "1", "--sessions", "3", "--out", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "results.json").read_text())
     forced = data["results"]["final"]["forced"]

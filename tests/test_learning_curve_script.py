@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("learning_curve", ROOT / "experiments" / "learning_curve.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
-def test_from_scratch_runs_rl_from_the_configs_model_without_a_warm_start(tmp_path):
+def test_from_scratch_runs_rl_from_the_configs_model_without_a_warm_start(tmp_path, load_experiment):
     data = "{n_episodes: 2, seed: 0, config: {n_entities: 1, facts_per_entity: 2, n_sessions: 1, turns_per_session: 4}}"
     overrides = [
         "model.name_or_path=tiny",
@@ -31,7 +19,7 @@ def test_from_scratch_runs_rl_from_the_configs_model_without_a_warm_start(tmp_pa
         "eval.num_episodes=1",
         "logging.report_to=none",
     ]
-    script = _script()
+    script = load_experiment("learning_curve")
     assert script.main(["--out", str(tmp_path), "--from-scratch", "--steps", "1", "--eval-every", "1",
                         "--algorithms", "grpo", "--", *overrides]) == 0
     assert not (tmp_path / "sft").exists()  # no warm-start phase ran

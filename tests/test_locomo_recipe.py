@@ -8,7 +8,6 @@ LoCoMo dev data.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,10 @@ ADD_FIRST = '{"memory": [{"id": "new", "text": "#1", "event": "ADD"}]}'
 NOTHING = '{"memory": []}'
 
 
-def _recipe():
-    spec = importlib.util.spec_from_file_location("locomo_recipe", ROOT / "experiments" / "locomo_recipe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_recipe_evaluates_at_the_evaluation_budget():
+def test_recipe_evaluates_at_the_evaluation_budget(load_experiment):
     from memgym.trainers.config import load_config
 
-    recipe = _recipe()
+    recipe = load_experiment("locomo_recipe")
     cfg = load_config(recipe.CONFIG)
     assert recipe._eval_env_kwargs(cfg) == {"max_entries": 40, "top_k": 3, "numbered_candidates": True}
     unbudgeted_training = load_config(recipe.CONFIG, ["env.kwargs.max_entries=null"])
@@ -39,13 +31,14 @@ def test_recipe_evaluates_at_the_evaluation_budget():
 
 
 @pytest.mark.skipif(not (DATA / "26.json").is_file(), reason="LoCoMo dev data not present")
-def test_recipe_reward_pays_evidence_adds_and_charges_the_others():
+def test_recipe_reward_pays_evidence_adds_and_charges_the_others(load_experiment, ):
     from memgym.envs.progress import restore, snapshot
     from memgym.trainers.base import env_kwargs, make_env_factory
     from memgym.trainers.config import load_config
 
     # no budget, so that no state's bank is full (there an ADD is refused and ties with doing nothing)
-    cfg = load_config(_recipe().CONFIG, [f"env.kwargs.episodes={DATA / '26.json'}", "env.kwargs.max_entries=null"])
+    cfg = load_config(load_experiment("locomo_recipe").CONFIG,
+                      [f"env.kwargs.episodes={DATA / '26.json'}", "env.kwargs.max_entries=null"])
     weight = cfg.env.kwargs["reward_weights"]["memory_cost"]
     env = make_env_factory(cfg.env.id, env_kwargs(cfg.env))()
     gains: dict[bool, float] = {}

@@ -80,11 +80,13 @@ def verdict(rows: dict[str, dict[str, Any]]) -> str:
         return "no held-out evaluation of the trained policy"
     parts = [f"trained policy QA {final['qa']:.3f}"]
     sft = rows.get("sft")
-    rl_from = (("the warm start's", sft) if sft and "qa" in sft else ("the start's", start))
-    if rows.get("final") and final.get("policy") != "after SFT" and rl_from[1] and "qa" in rl_from[1]:
+    # RL's change is measured from the warm start when there is one, else from the start; a final row of an
+    # SFT-only run (labelled "after SFT") had no RL
+    base_name, base = ("the warm start's", sft) if sft and "qa" in sft else ("the start's", start)
+    if rows.get("final") and final.get("policy") != "after SFT" and base and "qa" in base:
         n = f" on {int(final['questions'])} held-out questions" if "questions" in final else ""
-        parts.append(f"RL changed it by {100 * (final['qa'] - rl_from[1]['qa']):+.1f} points from "
-                     f"{rl_from[0]} {rl_from[1]['qa']:.3f}{n}")
+        parts.append(f"RL changed it by {100 * (final['qa'] - base['qa']):+.1f} points from {base_name} "
+                     f"{base['qa']:.3f}{n}")
     if start and "qa" in start:
         parts.append(
             f"{'beats' if final['qa'] > start['qa'] else 'does NOT beat'} its start ({start['qa']:.3f})"
