@@ -36,18 +36,26 @@ from pathlib import Path
 from memgym.trainers.config import load_config
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "locomo_cpu.yaml"
-BASELINES = ("salience", "mem0_heuristic", "full_context", "store_all", "noop")
+BASELINES = ("salience", "mem0_heuristic", "full_context", "store_all", "noop", "evidence_oracle")
 
 
-def train(data: Path, out: Path, overrides: list[str]) -> Path:
+def train(data: Path, out: Path, overrides: list[str]) -> tuple[Path | None, Path]:
+    """The warm start (``sft.enabled``: SFT alone, its own run ``--out/warm``) then GRPO from it
+    (``--out/train``); each phase is skipped when its run has finished, resumed when it was cut off.
+    Returns the warm-start model (``None`` without one) and the trained model."""
     from memgym.trainers.pipeline import run_training
 
+    common = [f"env.kwargs.episodes={data / '26.json'}", f"output_dir={out}"]
+    warm = None
+    if load_config(CONFIG, overrides).sft.enabled:
+        warm = out / "warm" / "final"
+        if not (warm / "config.json").exists():
+            run_training(load_config(CONFIG, [*common, "run_name=warm", *overrides, "algorithm=sft"]))
     run = out / "train"
     if not (run / "final" / "config.json").exists():
-        cfg = load_config(CONFIG, [f"env.kwargs.episodes={data / '26.json'}", f"output_dir={out}", "run_name=train",
-                                   *overrides])
-        run_training(cfg)
-    return run / "final"
+        start = [f"model.name_or_path={warm}", "sft.enabled=false"] if warm else []
+        run_training(load_config(CONFIG, [*common, "run_name=train", *overrides, *start]))
+    return warm, run / "final"
 
 
 def _eval_env_kwargs(cfg) -> dict:
@@ -60,7 +68,9 @@ def _eval_env_kwargs(cfg) -> dict:
     return {k: merged.get(k) for k in ("max_entries", "top_k", "numbered_candidates")}
 
 
-def evaluate(data: Path, model: Path, args: argparse.Namespace) -> dict:
+def evaluate(data: Path, models: dict[str, Path | None], budget: int | None, args: argparse.Namespace) -> dict:
+    """Every manager of ``models`` (a name -> model directory; ``None``: the untrained SmolLM2) and every
+    baseline on conversation 30 at ``budget`` memories."""
     from memgym.policies.backends import SamplingParams, make_backend
     from memgym.policies.bench import run_bench
     from memgym.trainers.prompting import COMPACT_MANAGER_PROMPT, PromptedLLMPolicy
@@ -68,7 +78,7 @@ def evaluate(data: Path, model: Path, args: argparse.Namespace) -> dict:
     cfg = load_config(CONFIG, args.overrides)
     params = SamplingParams(max_new_tokens=cfg.generation.max_new_tokens)
     managers = []
-    for name, path in (("start (SmolLM2-135M)", None), ("trained on conversation 26", model)):
+    for name, path in models.items():
         backend = make_backend("hf", model=str(path) if path else None, dtype="bfloat16" if args.bf16 else None)
         managers.append(PromptedLLMPolicy(backend, params, COMPACT_MANAGER_PROMPT, name=name, constrained="choices"))
     agent = "none"
@@ -76,19 +86,17 @@ def evaluate(data: Path, model: Path, args: argparse.Namespace) -> dict:
         from memgym.policies.bench import AgentSpec, backend_spec
 
         agent = AgentSpec("llm", backend_spec(args.answerer, model=args.model, base_url=args.base_url))
-    env_kwargs = _eval_env_kwargs(cfg)
+    env_kwargs = {**_eval_env_kwargs(cfg), "max_entries": budget}
+    folder = args.out / f"bench_{budget}"
     # the memory-r1 protocol finds conversation 30 (its validation part) among the data's conversations
     result = run_bench([*managers, *BASELINES], "memgym/MemoryManager-v0", str(data), split="validation",
                        answer_agent=agent, env_kwargs=env_kwargs, protocol="memory-r1", progress=True,
-                       batch_size=1, resume_dir=args.out / "bench")
-    result.save(args.out / "bench", plots=False)
+                       batch_size=1, resume_dir=folder)
+    result.save(folder, plots=False)
     return result.summary()
 
 
-def report(summary: dict, out: Path, seconds: float, args: argparse.Namespace) -> str:
-    cfg = load_config(CONFIG, args.overrides)
-    budget = _eval_env_kwargs(cfg)["max_entries"]
-    metrics = ["evidence_recall", "evidence_all", "answer_support"] + (["mem0_f1"] if args.answerer != "none" else [])
+def _table(summary: dict, metrics: list[str]) -> list[str]:
     head = "| manager | " + " | ".join(metrics) + " | memory (entries) | invalid actions |"
     rows = [head, "|---" * (len(metrics) + 3) + "|"]
     for name, s in summary.items():
@@ -97,31 +105,56 @@ def report(summary: dict, out: Path, seconds: float, args: argparse.Namespace) -
             continue
         values = [s["overall"].get(m) for m in metrics]
         invalid = s["ops"].get("invalid_action", 0) / max(s["steps"], 1)
-        rows.append(f"| {name} | " + " | ".join("" if v is None else f"{100 * v:.1f}" for v in values)
+        label = f"{name} (told the evidence: a ceiling)" if name == "evidence_oracle" else name
+        rows.append(f"| {label} | " + " | ".join("" if v is None else f"{100 * v:.1f}" for v in values)
                     + f" | {s['memory_entries']:.0f} | {100 * invalid:.1f}% |")
-    n = next(iter(summary.values()))["overall"].get("n", 0)
-    text = "\n".join([
+    return rows
+
+
+def report(summaries: dict[int | None, dict], out: Path, seconds: float, args: argparse.Namespace) -> str:
+    """``report.md`` and ``results.json``: one table per budget (``summaries``: budget -> bench summary)."""
+    metrics = ["evidence_recall", "evidence_all", "answer_support"] + (["mem0_f1"] if args.answerer != "none" else [])
+    first = next(iter(summaries.values()))
+    n = next(iter(first.values()))["overall"].get("n", 0)
+    lines = [
         "# LoCoMo on a CPU: trained on conversation 26, evaluated on conversation 30",
         "",
-        f"Budget: {budget} memories; {n} questions of conversation 30 (protocol "
-        "`memory-r1`, category 5 excluded); scores in %. Answer agent: "
-        f"{args.answerer}{' (QA not measured)' if args.answerer == 'none' else ''}. Wall time {seconds:.0f} s.",
-        "",
-        *rows,
+        f"{n} questions of conversation 30 (protocol `memory-r1`, category 5 excluded); scores in %. Answer "
+        f"agent: {args.answerer}{' (QA not measured)' if args.answerer == 'none' else ''}. Wall time "
+        f"{seconds:.0f} s. Every manager is compared at the same budget of memories (entries).",
+    ]
+    for budget, summary in summaries.items():
+        lines += ["", f"## Budget: {budget} memories", "", *_table(summary, metrics)]
+    lines += [
         "",
         "The model-free rewards and metrics see whether the memories hold the turns a question's evidence "
         "cites and the gold answer's words, not whether a reader would answer right: a memory can hold the "
         "evidence and still mislead an answer agent.",
-    ])
+    ]
+    text = "\n".join(lines)
     (out / "report.md").write_text(text + "\n", encoding="utf-8")
-    (out / "results.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    (out / "results.json").write_text(json.dumps({str(b): s for b, s in summaries.items()}, indent=1, default=str),
+                                      encoding="utf-8")
     return text
+
+
+def _budgets(text: str) -> list[int]:
+    try:
+        budgets = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers of memories, got {text!r}") from None
+    if not budgets or min(budgets) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive numbers of memories, got {text!r}")
+    return budgets
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo-dev"))
     parser.add_argument("--out", type=Path, default=Path("runs/locomo_recipe"))
+    parser.add_argument("--budgets", type=_budgets, default=None,
+                        help="memory budgets (entries) to compare at, comma-separated (e.g. 120,40); default: "
+                        "env.eval_kwargs.max_entries")
     parser.add_argument("--answerer", default="none", choices=["none", "hf", "openai"])
     parser.add_argument("--model", default=None, help="the answerer's model (a directory, or the served name)")
     parser.add_argument("--base-url", default=None)
@@ -133,8 +166,14 @@ def main() -> int:
             print(f"locomo_recipe: {args.data / name} not found (LoCoMo conversations 26 and 30)", file=sys.stderr)
             return 2
     started = time.perf_counter()
-    model = train(args.data, args.out, args.overrides)
-    print(report(evaluate(args.data, model, args), args.out, time.perf_counter() - started, args))
+    warm, trained = train(args.data, args.out, args.overrides)
+    models: dict[str, Path | None] = {"start (SmolLM2-135M)": None}
+    if warm is not None:
+        models[f"warm start (SFT on {load_config(CONFIG, args.overrides).sft.teacher}, conversation 26)"] = warm
+    models["trained on conversation 26"] = trained
+    budgets = args.budgets or [_eval_env_kwargs(load_config(CONFIG, args.overrides))["max_entries"]]
+    summaries = {b: evaluate(args.data, models, b, args) for b in budgets}
+    print(report(summaries, args.out, time.perf_counter() - started, args))
     return 0
 
 

@@ -14,44 +14,15 @@ them. It says how good an evidence detector a trained manager must be to beat ``
 from __future__ import annotations
 
 import argparse
-import random
-from collections.abc import Callable
 
-from memgym.envs.operations import Operation
-from memgym.envs.units import Unit
 from memgym.policies.bench import run_bench
-from memgym.policies.managers import BaselinePolicy, raw_texts
+from memgym.policies.evidence_oracle import EvidenceOraclePolicy
 
 
-class EvidenceSelector(BaselinePolicy):
-    """ADD a turn's text when ``keep(unit, evidence_ids)`` says so; make room by ``evict``."""
-
-    memory_kinds = ("entries",)
-
-    def __init__(self, name: str, keep: Callable[[Unit, set[str]], bool], evict: str) -> None:
-        self.name, self.keep, self.evict = name, keep, evict
-
-    def act_one(self, env) -> str:
-        unit = env.current_unit
-        evidence = {e for q in env.episode.questions for e in q.evidence}
-        if unit is None or not self.keep(unit, evidence):
-            return env.render_action([])
-        ops = []
-        if env.bank.max_entries is not None and len(env.bank) >= env.bank.max_entries:
-            shown = env.shown_memories(unit)
-            if self.evict == "refuse" or not shown:
-                return env.render_action([])
-            ops.append(Operation.delete(shown[0].id))
-        return env.render_action([*ops, *(Operation.add(t) for t in raw_texts(unit))])
-
-
-def _is_evidence(unit: Unit, evidence: set[str]) -> bool:
-    return any(t.id in evidence for t in unit.turns)
-
-
-def _noisy(tpr: float, fpr: float, seed: int) -> Callable[[Unit, set[str]], bool]:
-    rng = random.Random(seed)
-    return lambda unit, evidence: rng.random() < (tpr if _is_evidence(unit, evidence) else fpr)
+def _named(name: str, **kwargs) -> EvidenceOraclePolicy:
+    policy = EvidenceOraclePolicy(**kwargs)
+    policy.name = name
+    return policy
 
 
 def main() -> int:
@@ -63,9 +34,9 @@ def main() -> int:
     args = parser.parse_args()
     policies: list = []
     for evict in ("refuse", "related"):
-        policies.append(EvidenceSelector(f"evidence turns, {evict}", _is_evidence, evict))
+        policies.append(_named(f"evidence turns, {evict}", evict=evict))
         for fpr in args.fpr:
-            policies.append(EvidenceSelector(f"tpr {args.tpr} fpr {fpr}, {evict}", _noisy(args.tpr, fpr, 0), evict))
+            policies.append(_named(f"tpr {args.tpr} fpr {fpr}, {evict}", evict=evict, tpr=args.tpr, fpr=fpr))
     result = run_bench([*policies, "salience", "store_all"], "memgym/MemoryManager-v0", args.data,
                        split="validation", answer_agent="none", protocol="memory-r1", batch_size=1,
                        env_kwargs={"max_entries": args.budget, "top_k": 3, "numbered_candidates": True})

@@ -31,6 +31,10 @@ name                      Manager    Construct    Overwrite    what it does
                                                                real conversations
                                                                (:mod:`memgym.policies.salience_heuristic`)
 ``oracle``                yes        yes          yes          the synthetic op labels (synthetic data)
+``evidence_oracle``       yes        yes          no           every turn a question cites as evidence
+                                                               (annotations: LoCoMo); a ceiling and a
+                                                               teacher, not a heuristic
+                                                               (:mod:`memgym.policies.evidence_oracle`)
 ``llm``                   yes        yes          yes          an LLM on any backend
                                                                (:mod:`memgym.policies.llm_policy`)
 ========================  =========  ===========  ===========  ==========================================
@@ -291,6 +295,7 @@ POLICIES.register("full_context", FullContextPolicy)
 POLICIES.register("mem0_heuristic", "memgym.policies.mem0_heuristic:Mem0HeuristicPolicy")
 POLICIES.register("salience", "memgym.policies.salience_heuristic:SalienceHeuristicPolicy")
 POLICIES.register("oracle", OraclePolicy)
+POLICIES.register("evidence_oracle", "memgym.policies.evidence_oracle:EvidenceOraclePolicy")
 POLICIES.register("llm", "memgym.policies.llm_policy:LLMPolicy")
 POLICIES.register("always_retain", "memgym.policies.consolidation_baselines:AlwaysRetainPolicy")
 POLICIES.register("always_consolidate", "memgym.policies.consolidation_baselines:AlwaysConsolidatePolicy")

@@ -23,11 +23,47 @@ def test_recipe_evaluates_at_the_evaluation_budget(load_experiment):
 
     recipe = load_experiment("locomo_recipe")
     cfg = load_config(recipe.CONFIG)
-    assert recipe._eval_env_kwargs(cfg) == {"max_entries": 40, "top_k": 3, "numbered_candidates": True}
-    unbudgeted_training = load_config(recipe.CONFIG, ["env.kwargs.max_entries=null"])
-    assert recipe._eval_env_kwargs(unbudgeted_training)["max_entries"] == 40
+    assert cfg.env.kwargs["max_entries"] is None  # training states: no budget, so no ADD is refused
+    assert recipe._eval_env_kwargs(cfg) == {"max_entries": 120, "top_k": 3, "numbered_candidates": True}
+    budgeted_training = load_config(recipe.CONFIG, ["env.kwargs.max_entries=30"])
+    assert recipe._eval_env_kwargs(budgeted_training)["max_entries"] == 120
     overridden = load_config(recipe.CONFIG, ["env.eval_kwargs.max_entries=20"])
     assert recipe._eval_env_kwargs(overridden)["max_entries"] == 20
+
+
+def test_recipe_warm_starts_then_trains_from_the_warm_start_and_reuses_finished_phases(load_experiment, tmp_path,
+                                                                                        monkeypatch):
+    import memgym.trainers.pipeline as pipeline
+
+    recipe = load_experiment("locomo_recipe")
+    runs = []
+
+    def fake_training(cfg):  # records what each phase would train, and leaves its final model behind
+        runs.append(cfg)
+        final = Path(cfg.output_dir) / cfg.run_name / "final"
+        final.mkdir(parents=True)
+        (final / "config.json").write_text("{}")
+
+    monkeypatch.setattr(pipeline, "run_training", fake_training)
+    warm_start = ["sft.enabled=true", "sft.teacher=evidence_oracle"]
+    warm, trained = recipe.train(DATA, tmp_path, warm_start)
+    assert [(c.run_name, c.algorithm, c.sft.enabled) for c in runs] == [("warm", "sft", True), ("train", "grpo", False)]
+    assert runs[0].sft.teacher == "evidence_oracle" and runs[0].env.kwargs["episodes"] == str(DATA / "26.json")
+    assert runs[1].model.name_or_path == str(warm) and trained == tmp_path / "train" / "final"
+    assert recipe.train(DATA, tmp_path, warm_start) == (warm, trained) and len(runs) == 2  # nothing trained again
+    runs.clear()
+    assert recipe.train(DATA, tmp_path / "cold", ["sft.enabled=false"])[0] is None
+    assert [c.model.name_or_path for c in runs] == ["smollm2-135m"]
+
+
+def test_recipe_budgets_are_a_comma_separated_list(load_experiment):
+    import argparse
+
+    recipe = load_experiment("locomo_recipe")
+    assert recipe._budgets("120,40") == [120, 40]
+    for bad in ("forty", "0", ","):
+        with pytest.raises(argparse.ArgumentTypeError, match=repr(bad)):
+            recipe._budgets(bad)
 
 
 @pytest.mark.skipif(not (DATA / "26.json").is_file(), reason="LoCoMo dev data not present")
