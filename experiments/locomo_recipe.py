@@ -4,21 +4,23 @@
 
 Memory-R1's claim is data efficiency: a manager trained on one conversation's questions generalises.
 This runs the CPU version of that recipe (``configs/locomo_cpu.yaml``): GRPO on conversation 26 with
-``evidence_kept - 0.5 x memory_cost`` (no model, no labels), then every manager on conversation 30 at the
-same memory budget, through the bench harness and the ``memory-r1`` protocol (category 5 excluded):
-evidence recall (LoCoMo's, fractional) and answer support of the memories retrieved for each question,
-memory size and the invalid-action rate. ``--answerer hf`` also answers with SmolLM2 (the transformers
-backend; ~3 s per question on 2 cores, so it is off by default) for LLM-answerer F1; ``--answerer openai
---base-url URL --model NAME`` uses any OpenAI-compatible server.
+``evidence_kept - w x memory_cost`` (no model, no labels; optionally after an SFT warm start,
+``sft.enabled=true``, imitating ``sft.teacher`` on conversation 26 in a run of its own), then every manager
+on conversation 30 at the same memory budget (``--budgets 120,40``: one table each; default
+``env.eval_kwargs.max_entries``), through the bench harness and the ``memory-r1`` protocol (category 5
+excluded): evidence recall (LoCoMo's, fractional) and answer support of the memories retrieved for each
+question, memory size and the invalid-action rate; ``evidence_oracle`` (told the evidence) is printed as
+the ceiling. ``--answerer hf`` also answers with SmolLM2 (the transformers backend; ~3 s per question on
+2 cores, so it is off by default) for LLM-answerer F1; ``--answerer openai --base-url URL --model NAME``
+uses any OpenAI-compatible server. Overrides of the config go before ``--budgets`` or after ``--``.
 
-Measured on 2 cores (``--out runs/locomo_bal``): 1,816 s end to end, training (30 GRPO steps) 1,332 s,
-each LLM manager's 369-turn episode on conversation 30 230-243 s (``numbered_candidates`` keeps a choice to a
-few tokens and the transformers backend feeds the grammar's forced tokens in one pass). The trained manager
-is not yet ahead of ``salience`` (table and what the runs taught: trainers/README.md, "Real conversations").
-Finished policies are saved under ``--out/bench`` and a rerun reuses them.
+Measured on 2 cores: 1,816-1,869 s end to end (training ~1,200-1,330 s; each LLM manager's 369-turn
+episode on conversation 30 230-325 s: ``numbered_candidates`` keeps a choice to a few tokens and the
+transformers backend feeds the grammar's forced tokens in one pass). The trained manager is not yet ahead
+of the heuristics (tables and what each run taught: trainers/README.md, "Real conversations").
 
-Writes ``report.md`` and ``results.json`` in ``--out``; the training run folder is ``--out/train``
-(re-running resumes it; a finished one is reused).
+Writes ``report.md`` and ``results.json`` in ``--out``; the training runs are ``--out/warm`` (the warm
+start, if any) and ``--out/train`` (re-running resumes them; a finished one is reused).
 
 What the model-free rewards can and cannot measure: they see whether the memories hold the turns a
 question's evidence cites (and the gold answer's words), not whether an answer agent would read them

@@ -2,13 +2,14 @@
 
     .venv/bin/python experiments/selection_ceiling.py --data ../shared/data/locomo-dev     # ~20 s
 
-The LoCoMo recipe (``experiments/locomo_recipe.py``) asks a manager to keep evidence within 40 memories.
-This measures, through the same bench harness and ``memory-r1`` protocol, managers that are *told* which
+The LoCoMo recipe (``experiments/locomo_recipe.py``) asks a manager to keep evidence within a budget
+(``--budget``, default 40 memories). This measures, through the same bench harness and ``memory-r1`` protocol, managers that are *told* which
 turns are evidence (from the annotations: the ceiling of selection), or told it with noise (keep an
 evidence turn with probability ``tpr``, any other turn with ``fpr``), each with two ways of making room
 when the bank is full: ``refuse`` (stop adding) or ``related`` (DELETE the most related shown memory, the
-only eviction an LLM manager that sees 3 memories can choose). Salience and store_all are printed beside
-them. It says how good an evidence detector a trained manager must be to beat ``salience``.
+only eviction an LLM manager that sees 3 memories can choose), through the registered ``evidence_oracle``
+policy. Salience, full_context and store_all are printed beside them. It says how good an evidence
+detector a trained manager must be to beat them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def main() -> int:
         policies.append(_named(f"evidence turns, {evict}", evict=evict))
         for fpr in args.fpr:
             policies.append(_named(f"tpr {args.tpr} fpr {fpr}, {evict}", evict=evict, tpr=args.tpr, fpr=fpr))
-    result = run_bench([*policies, "salience", "store_all"], "memgym/MemoryManager-v0", args.data,
+    result = run_bench([*policies, "salience", "full_context", "store_all"], "memgym/MemoryManager-v0", args.data,
                        split="validation", answer_agent="none", protocol="memory-r1", batch_size=1,
                        env_kwargs={"max_entries": args.budget, "top_k": 3, "numbered_candidates": True})
     print(f"| manager (budget {args.budget}) | evidence recall | answer support | ADDs |\n|---|---:|---:|---:|")
