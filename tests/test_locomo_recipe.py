@@ -23,10 +23,9 @@ def test_recipe_evaluates_at_the_evaluation_budget(load_experiment):
 
     recipe = load_experiment("locomo_recipe")
     cfg = load_config(recipe.CONFIG)
-    assert cfg.env.kwargs["max_entries"] is None  # training states: no budget, so no ADD is refused
-    assert recipe._eval_env_kwargs(cfg) == {"max_entries": 120, "top_k": 3, "numbered_candidates": True}
-    budgeted_training = load_config(recipe.CONFIG, ["env.kwargs.max_entries=30"])
-    assert recipe._eval_env_kwargs(budgeted_training)["max_entries"] == 120
+    assert recipe._eval_env_kwargs(cfg) == {"max_entries": 40, "top_k": 3, "numbered_candidates": True}
+    unbudgeted_training = load_config(recipe.CONFIG, ["env.kwargs.max_entries=null"])
+    assert recipe._eval_env_kwargs(unbudgeted_training)["max_entries"] == 40
     overridden = load_config(recipe.CONFIG, ["env.eval_kwargs.max_entries=20"])
     assert recipe._eval_env_kwargs(overridden)["max_entries"] == 20
 
