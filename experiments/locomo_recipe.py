@@ -14,7 +14,7 @@ the ceiling. ``--answerer hf`` also answers with SmolLM2 (the transformers backe
 2 cores, so it is off by default) for LLM-answerer F1; ``--answerer openai --base-url URL --model NAME``
 uses any OpenAI-compatible server. Overrides of the config go before ``--budgets`` or after ``--``.
 
-Measured on 2 cores: 1,816-1,869 s end to end (training ~1,200-1,330 s; each LLM manager's 369-turn
+Measured on 2 cores: 1,816-1,923 s end to end without the warm start (training 1,200-1,330 s; each LLM manager's 369-turn
 episode on conversation 30 230-325 s: ``numbered_candidates`` keeps a choice to a few tokens and the
 transformers backend feeds the grammar's forced tokens in one pass). The trained manager is not yet ahead
 of the heuristics (tables and what each run taught: trainers/README.md, "Real conversations").
