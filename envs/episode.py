@@ -71,6 +71,10 @@ class Episode:
     def turns(self) -> list[Turn]:
         return [t for s in self.sessions for t in s.turns]
 
+    def evidence_ids(self) -> set[str]:
+        """The ids of the turns some question cites as evidence."""
+        return {e for q in self.questions for e in q.evidence}
+
     def session_of(self) -> dict[str, Session]:
         """Map turn id -> its session (for the conversation time of a turn)."""
         return {t.id: s for s in self.sessions for t in s.turns}

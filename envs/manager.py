@@ -163,7 +163,7 @@ class MemoryManagerEnv(MemoryEnv):
         if turn_id is None:
             choices = list(dict.fromkeys(u.turns[0].id for u in units if anywhere or u.turns[0].id in tied))
             if self.single_step_turns == "balanced":  # half the states on an evidence turn, half not
-                cited = {e for q in episode.questions for e in q.evidence}
+                cited = episode.evidence_ids()
                 evidence_side = bool(self.np_random.integers(2))
                 side = [t for t in choices if (t in cited) == evidence_side]
                 choices = side or choices

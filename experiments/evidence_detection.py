@@ -77,7 +77,7 @@ def main() -> int:
     env = make("memgym/MemoryManager-v0", episodes=str(args.data / f"{args.conversation}.json"),
                answer_agent="none", numbered_candidates=True, top_k=3)
     episode = env.unwrapped.episodes[0]
-    cited = {e for q in episode.questions for e in q.evidence}
+    cited = episode.evidence_ids()
     turns = episode.turns()
     positive = [t.id in cited for t in turns]
     rows = {

@@ -70,14 +70,13 @@ def _eval_env_kwargs(cfg) -> dict:
     return {k: merged.get(k) for k in ("max_entries", "top_k", "numbered_candidates")}
 
 
-def evaluate(data: Path, models: dict[str, Path | None], budget: int | None, args: argparse.Namespace) -> dict:
+def evaluate(data: Path, models: dict[str, Path | None], budget: int | None, cfg, args: argparse.Namespace) -> dict:
     """Every manager of ``models`` (a name -> model directory; ``None``: the untrained SmolLM2) and every
     baseline on conversation 30 at ``budget`` memories."""
     from memgym.policies.backends import SamplingParams, make_backend
     from memgym.policies.bench import run_bench
     from memgym.trainers.prompting import COMPACT_MANAGER_PROMPT, PromptedLLMPolicy
 
-    cfg = load_config(CONFIG, args.overrides)
     params = SamplingParams(max_new_tokens=cfg.generation.max_new_tokens)
     managers = []
     for name, path in models.items():
@@ -169,12 +168,13 @@ def main() -> int:
             return 2
     started = time.perf_counter()
     warm, trained = train(args.data, args.out, args.overrides)
+    cfg = load_config(CONFIG, args.overrides)
     models: dict[str, Path | None] = {"start (SmolLM2-135M)": None}
     if warm is not None:
-        models[f"warm start (SFT on {load_config(CONFIG, args.overrides).sft.teacher}, conversation 26)"] = warm
+        models[f"warm start (SFT on {cfg.sft.teacher}, conversation 26)"] = warm
     models["trained on conversation 26"] = trained
-    budgets = args.budgets or [_eval_env_kwargs(load_config(CONFIG, args.overrides))["max_entries"]]
-    summaries = {b: evaluate(args.data, models, b, args) for b in budgets}
+    budgets = args.budgets or [_eval_env_kwargs(cfg)["max_entries"]]
+    summaries = {b: evaluate(args.data, models, b, cfg, args) for b in budgets}
     print(report(summaries, args.out, time.perf_counter() - started, args))
     return 0
 

@@ -75,7 +75,7 @@ class EvidenceOraclePolicy(BaselinePolicy):
         return env.render_action([*ops, *(Operation.add(t) for t in texts)])
 
     def _keeps(self, env: MemoryEnv, unit) -> bool:
-        cited = {e for q in env.episode.questions for e in q.evidence}
+        cited = env.episode.evidence_ids()
         evidence = any(t.id in cited for t in unit.turns)
         if self.tpr == 1.0 and self.fpr == 0.0:
             return evidence
