@@ -38,7 +38,7 @@ from pathlib import Path
 from memgym.trainers.config import load_config
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "locomo_cpu.yaml"
-BASELINES = ("salience", "mem0_heuristic", "full_context", "store_all", "noop", "evidence_oracle")
+BASELINES = ("salience", "long_turns", "mem0_heuristic", "full_context", "store_all", "noop", "evidence_oracle")
 
 
 def train(data: Path, out: Path, overrides: list[str]) -> tuple[Path | None, Path]:

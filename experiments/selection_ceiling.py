@@ -8,7 +8,8 @@ turns are evidence (from the annotations: the ceiling of selection), or told it 
 evidence turn with probability ``tpr``, any other turn with ``fpr``), each with two ways of making room
 when the bank is full: ``refuse`` (stop adding) or ``related`` (DELETE the most related shown memory, the
 only eviction an LLM manager that sees 3 memories can choose), through the registered ``evidence_oracle``
-policy. Salience, full_context and store_all are printed beside them. It says how good an evidence
+policy. ``long_turns`` at several thresholds (the turn's length as the detector), salience, full_context
+and store_all are printed beside them (``--split train``: the same on conversation 26). It says how good an evidence
 detector a trained manager must be to beat them.
 """
 
@@ -18,10 +19,10 @@ import argparse
 
 from memgym.policies.bench import run_bench
 from memgym.policies.evidence_oracle import EvidenceOraclePolicy
+from memgym.policies.long_turns import LongTurnsPolicy
 
 
-def _named(name: str, **kwargs) -> EvidenceOraclePolicy:
-    policy = EvidenceOraclePolicy(**kwargs)
+def _named(name: str, policy):
     policy.name = name
     return policy
 
@@ -32,14 +33,20 @@ def main() -> int:
     parser.add_argument("--budget", type=int, default=40)
     parser.add_argument("--tpr", type=float, default=0.8)
     parser.add_argument("--fpr", type=float, nargs="+", default=[0.05, 0.1, 0.2])
+    parser.add_argument("--min-words", type=int, nargs="+", default=[20, 25, 30, 35, 40],
+                        help="long_turns' thresholds to print (the turn length detector, no annotations)")
+    parser.add_argument("--split", default="validation", choices=["train", "validation"],
+                        help="memory-r1's conversation: validation = 30, train = 26")
     args = parser.parse_args()
     policies: list = []
     for evict in ("refuse", "related"):
-        policies.append(_named(f"evidence turns, {evict}", evict=evict))
+        policies.append(_named(f"evidence turns, {evict}", EvidenceOraclePolicy(evict=evict)))
         for fpr in args.fpr:
-            policies.append(_named(f"tpr {args.tpr} fpr {fpr}, {evict}", evict=evict, tpr=args.tpr, fpr=fpr))
+            policies.append(_named(f"tpr {args.tpr} fpr {fpr}, {evict}",
+                                   EvidenceOraclePolicy(evict=evict, tpr=args.tpr, fpr=fpr)))
+    policies += [_named(f"long_turns, min_words {n}", LongTurnsPolicy(min_words=n)) for n in args.min_words]
     result = run_bench([*policies, "salience", "full_context", "store_all"], "memgym/MemoryManager-v0", args.data,
-                       split="validation", answer_agent="none", protocol="memory-r1", batch_size=1,
+                       split=args.split, answer_agent="none", protocol="memory-r1", batch_size=1,
                        env_kwargs={"max_entries": args.budget, "top_k": 3, "numbered_candidates": True})
     print(f"| manager (budget {args.budget}) | evidence recall | answer support | ADDs |\n|---|---:|---:|---:|")
     for name, s in result.summary().items():

@@ -23,17 +23,15 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-from memgym.envs.operations import Operation
 from memgym.errors import ConfigError
-from memgym.policies.managers import BaselinePolicy, raw_texts
+from memgym.policies.managers import WholeTurnPolicy
 
 if TYPE_CHECKING:
     from memgym.envs.base import MemoryEnv
+    from memgym.envs.units import Unit
 
-EVICTIONS = ("refuse", "related")
 
-
-class EvidenceOraclePolicy(BaselinePolicy):
+class EvidenceOraclePolicy(WholeTurnPolicy):
     """Keep every turn a question cites as evidence (see the module docstring).
 
     Args:
@@ -44,15 +42,13 @@ class EvidenceOraclePolicy(BaselinePolicy):
     """
 
     name = "evidence_oracle"
-    memory_kinds = ("entries",)
 
     def __init__(self, evict: str = "refuse", tpr: float = 1.0, fpr: float = 0.0, seed: int = 0) -> None:
-        if evict not in EVICTIONS:
-            raise ConfigError(f"evict={evict!r} is not one of {', '.join(map(repr, EVICTIONS))}")
+        super().__init__(evict)
         for key, value in (("tpr", tpr), ("fpr", fpr)):
             if not 0.0 <= float(value) <= 1.0:
                 raise ConfigError(f"{key}={value!r} must be a probability in [0, 1]")
-        self.evict, self.tpr, self.fpr = evict, float(tpr), float(fpr)
+        self.tpr, self.fpr = float(tpr), float(fpr)
         self._rng = random.Random(seed)
 
     def check(self, env: MemoryEnv) -> None:
@@ -60,21 +56,7 @@ class EvidenceOraclePolicy(BaselinePolicy):
         if not any(q.evidence for ep in env.unwrapped.episodes for q in ep.questions):
             raise ConfigError("evidence_oracle needs questions annotated with evidence turns; these have none")
 
-    def act_one(self, env: MemoryEnv) -> str:
-        unit = env.current_unit
-        if unit is None or not self._keeps(env, unit):
-            return env.render_action([])
-        ops: list[Operation] = []
-        bank = env.bank
-        if bank.max_entries is not None and len(bank) >= bank.max_entries:
-            shown = env.shown_memories(unit)
-            if self.evict == "refuse" or not shown:
-                return env.render_action([])
-            ops.append(Operation.delete(shown[0].id))
-        texts = ["#1"] if getattr(env, "numbered_candidates", False) and len(unit.turns) == 1 else raw_texts(unit)
-        return env.render_action([*ops, *(Operation.add(t) for t in texts)])
-
-    def _keeps(self, env: MemoryEnv, unit) -> bool:
+    def keeps(self, env: MemoryEnv, unit: Unit) -> bool:
         cited = env.episode.evidence_ids()
         evidence = any(t.id in cited for t in unit.turns)
         if self.tpr == 1.0 and self.fpr == 0.0:

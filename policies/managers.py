@@ -30,6 +30,11 @@ name                      Manager    Construct    Overwrite    what it does
                                                                within the budget; template-free, for
                                                                real conversations
                                                                (:mod:`memgym.policies.salience_heuristic`)
+``long_turns``            yes        yes          no           every turn of at least ``min_words``
+                                                               words, whole, until the budget refuses;
+                                                               on LoCoMo length ranks evidence best;
+                                                               run by name (the LoCoMo recipe)
+                                                               (:mod:`memgym.policies.long_turns`)
 ``oracle``                yes        yes          yes          the synthetic op labels (synthetic data)
 ``evidence_oracle``       yes        yes          no           every turn a question cites as evidence
                                                                (annotations: LoCoMo); a ceiling and a
@@ -170,6 +175,44 @@ class BaselinePolicy:
         raise NotImplementedError
 
 
+EVICTIONS = ("refuse", "related")
+
+
+class WholeTurnPolicy(BaselinePolicy):
+    """Keep the turns of some steps whole, one memory each; subclasses say which steps (:meth:`keeps`).
+
+    Under ``numbered_candidates`` a one-turn step is named ``#1`` (the environment expands it), so the
+    actions are exactly those an LLM under the ``choices`` grammar can write. When the bank is full it
+    refuses (``evict="refuse"``: the turn is not kept) or DELETEs the most related memory shown first
+    (``"related"``: the only eviction a manager that sees ``top_k`` memories can choose).
+    """
+
+    memory_kinds = ("entries",)
+
+    def __init__(self, evict: str = "refuse") -> None:
+        if evict not in EVICTIONS:
+            raise ConfigError(f"evict={evict!r} is not one of {', '.join(map(repr, EVICTIONS))}")
+        self.evict = evict
+
+    def keeps(self, env: MemoryEnv, unit: Unit) -> bool:
+        """Whether this step's turns are kept."""
+        raise NotImplementedError
+
+    def act_one(self, env: MemoryEnv) -> str:
+        unit = env.current_unit
+        if unit is None or not self.keeps(env, unit):
+            return env.render_action([])
+        ops: list[Operation] = []
+        bank = env.bank
+        if bank.max_entries is not None and len(bank) >= bank.max_entries:
+            shown = env.shown_memories(unit)
+            if self.evict == "refuse" or not shown:
+                return env.render_action([])
+            ops.append(Operation.delete(shown[0].id))
+        texts = ["#1"] if getattr(env, "numbered_candidates", False) and len(unit.turns) == 1 else raw_texts(unit)
+        return env.render_action([*ops, *(Operation.add(t) for t in texts)])
+
+
 class NoopPolicy(BaselinePolicy):
     """Keeps no memory: every answer comes from an empty bank (only abstentions can score)."""
 
@@ -294,6 +337,7 @@ POLICIES.register("rag_turns", RagTurnsPolicy)
 POLICIES.register("full_context", FullContextPolicy)
 POLICIES.register("mem0_heuristic", "memgym.policies.mem0_heuristic:Mem0HeuristicPolicy")
 POLICIES.register("salience", "memgym.policies.salience_heuristic:SalienceHeuristicPolicy")
+POLICIES.register("long_turns", "memgym.policies.long_turns:LongTurnsPolicy")
 POLICIES.register("oracle", OraclePolicy)
 POLICIES.register("evidence_oracle", "memgym.policies.evidence_oracle:EvidenceOraclePolicy")
 POLICIES.register("llm", "memgym.policies.llm_policy:LLMPolicy")

@@ -153,7 +153,8 @@ def test_inapplicable_baselines_say_why(episodes):
 def test_registry_names_and_errors():
     consolidation = {"always_retain", "always_consolidate", "never_delete"}  # MemoryConsolidate's own
     annotations = {"evidence_oracle"}  # reads the questions' evidence: a ceiling, run by name only
-    assert set(BASELINES) | {"llm"} | consolidation | annotations == set(POLICIES.names())
+    real_data = {"long_turns"}  # a LoCoMo baseline (the recipe's report), run by name
+    assert set(BASELINES) | {"llm"} | consolidation | annotations | real_data == set(POLICIES.names())
     assert "oracle" not in HEURISTICS and not annotations & set(HEURISTICS)
     assert expand_policy_names(["heuristic", "oracle", "noop"]) == [*HEURISTICS, "oracle"]
     with pytest.raises(UnknownNameError, match="Did you mean: mem0_heuristic"):
