@@ -66,6 +66,11 @@ class MemoryManagerEnv(MemoryEnv):
             the ``choices`` grammar offers those references instead of the texts. Why: a choice costs a
             few tokens instead of a copied sentence (a long conversation's evaluation is several times
             faster), and the decision sits in one token. Full texts are still accepted.
+        word_counts: say in the prompt how many words the new message has. Why: on LoCoMo a turn's
+            length is the strongest single sign that questions will cite it (ROC AUC 0.74 on conversation
+            30, ``experiments/evidence_detection.py``), and a small model cannot count the words itself (an
+            SFT warm start imitating a length rule reached 0.66); told the count, it can learn a threshold
+            and what to weigh beside it.
         **kwargs: the base class's arguments.
 
     Version History:
@@ -84,6 +89,7 @@ class MemoryManagerEnv(MemoryEnv):
         extractor: str | Callable[[Turn], list[str]] | None = None,
         extractor_kwargs: dict | None = None,
         numbered_candidates: bool = False,
+        word_counts: bool = False,
         **kwargs: Any,
     ) -> None:
         from memgym.envs.extractors import make_extractor
@@ -95,6 +101,7 @@ class MemoryManagerEnv(MemoryEnv):
             check_choice("builder", builder, BUILDERS)
         self.mode, self.builder = mode, builder
         self.numbered_candidates = bool(numbered_candidates)
+        self.word_counts = bool(word_counts)
         self.extractor = make_extractor(extractor, **(extractor_kwargs or {}))
         super().__init__(episodes, **kwargs)
 
@@ -141,7 +148,8 @@ class MemoryManagerEnv(MemoryEnv):
         from memgym.envs.prompts import manager_messages
 
         options = self.candidates(unit) if self.numbered_candidates else ()
-        return manager_messages(unit.text, unit.turns[0].speaker, unit.date_time, shown, self.bank, options)
+        words = len(unit.text.split()) if self.word_counts else None
+        return manager_messages(unit.text, unit.turns[0].speaker, unit.date_time, shown, self.bank, options, words)
 
     def parse_text(self, text: Any, unit: Unit) -> ParsedAction:
         """Mem0 JSON or tool calls; with ``numbered_candidates``, a text ``#k`` is candidate ``k``."""

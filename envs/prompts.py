@@ -45,10 +45,12 @@ def manager_messages(
     related: Sequence[MemoryEntry],
     bank: MemoryBank,
     options: Sequence[str] = (),
+    words: int | None = None,
 ) -> list[dict[str, str]]:
     """The Memory-R1 manager prompt: one new message (or extracted fact) and its related memories;
-    ``options``, when given, are listed numbered (``#1 ...``) for actions that name them; under a capacity
-    limit the prompt says how full the bank is (a full bank refuses an ADD)."""
+    ``options``, when given, are listed numbered (``#1 ...``) for actions that name them; ``words``, when
+    given, is said last (the message's length); under a capacity limit the prompt says how full the bank
+    is (a full bank refuses an ADD)."""
     user = MANAGER_USER.format(
         memories=bank.render(entries=related, by_tier=False),
         when=prompt_text(when or "time unknown"),
@@ -61,6 +63,8 @@ def manager_messages(
     if options:
         listed = "\n".join(f"#{k} {prompt_text(o)}" for k, o in enumerate(options, 1))
         user += f"\n\nOptions (an ADD or UPDATE text may be just #k):\n{listed}"
+    if words is not None:  # last, next to the decision
+        user += f"\n\nThe new message has {words} words."
     return [{"role": "system", "content": MANAGER_SYSTEM}, {"role": "user", "content": user}]
 
 

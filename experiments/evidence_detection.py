@@ -70,12 +70,14 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo-dev"))
     parser.add_argument("--conversation", default="30")
     parser.add_argument("--model", action="append", default=[], help="a model directory (repeatable)")
+    parser.add_argument("--word-counts", action="store_true",
+                        help="the prompt says the message's word count (the env's word_counts, as the model was trained)")
     args = parser.parse_args()
     from memgym.envs import make
     from memgym.policies.salience_heuristic import _SENTENCE, salience
 
     env = make("memgym/MemoryManager-v0", episodes=str(args.data / f"{args.conversation}.json"),
-               answer_agent="none", numbered_candidates=True, top_k=3)
+               answer_agent="none", numbered_candidates=True, top_k=3, word_counts=args.word_counts)
     episode = env.unwrapped.episodes[0]
     cited = episode.evidence_ids()
     turns = episode.turns()

@@ -67,7 +67,7 @@ def _eval_env_kwargs(cfg) -> dict:
     from memgym.trainers.base import deep_merge
 
     merged = deep_merge(cfg.env.kwargs, cfg.env.eval_kwargs)
-    return {k: merged.get(k) for k in ("max_entries", "top_k", "numbered_candidates")}
+    return {k: merged.get(k) for k in ("max_entries", "top_k", "numbered_candidates", "word_counts")}
 
 
 def evaluate(data: Path, models: dict[str, Path | None], budget: int | None, cfg, args: argparse.Namespace) -> dict:
