@@ -23,7 +23,11 @@ def test_recipe_evaluates_at_the_evaluation_budget(load_experiment):
 
     recipe = load_experiment("locomo_recipe")
     cfg = load_config(recipe.CONFIG)
-    assert recipe._eval_env_kwargs(cfg) == {"max_entries": 40, "top_k": 3, "numbered_candidates": True}
+    shown = {k: recipe._eval_env_kwargs(cfg)[k] for k in ("max_entries", "top_k", "numbered_candidates")}
+    assert shown == {"max_entries": 40, "top_k": 3, "numbered_candidates": True}
+    for flag in (True, False):  # the trained manager is evaluated on the prompt it was trained on
+        told = load_config(recipe.CONFIG, [f"env.kwargs.word_counts={str(flag).lower()}"])
+        assert recipe._eval_env_kwargs(told)["word_counts"] is flag
     unbudgeted_training = load_config(recipe.CONFIG, ["env.kwargs.max_entries=null"])
     assert recipe._eval_env_kwargs(unbudgeted_training)["max_entries"] == 40
     overridden = load_config(recipe.CONFIG, ["env.eval_kwargs.max_entries=20"])

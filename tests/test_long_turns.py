@@ -46,3 +46,13 @@ def test_a_full_bank_refuses_further_turns():
 def test_bad_arguments_are_named(kwargs):
     with pytest.raises(ConfigError, match=next(iter(kwargs))):
         LongTurnsPolicy(**kwargs)
+
+
+@pytest.mark.parametrize("told", [False, True])
+def test_word_counts_tell_the_manager_each_messages_length(told):
+    env = make("memgym/MemoryManager-v0", episodes=str(LOCOMO), answer_agent="none", word_counts=told)
+    obs, _ = env.reset(seed=0, options={"episode_index": 0})
+    prompt = obs["messages"][-1]["content"]
+    words = len(env.unwrapped.episodes[0].turns()[0].text.split())
+    assert prompt.endswith(f"The new message has {words} words.") is told
+    assert ("The new message has" in prompt) is told
