@@ -148,7 +148,7 @@ class MemoryManagerEnv(MemoryEnv):
         from memgym.envs.prompts import manager_messages
 
         options = self.candidates(unit) if self.numbered_candidates else ()
-        words = len(unit.text.split()) if self.word_counts else None
+        words = unit.n_tokens if self.word_counts else None  # build_units counts the text's words
         return manager_messages(unit.text, unit.turns[0].speaker, unit.date_time, shown, self.bank, options, words)
 
     def parse_text(self, text: Any, unit: Unit) -> ParsedAction:

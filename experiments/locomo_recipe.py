@@ -67,8 +67,8 @@ def _eval_env_kwargs(cfg) -> dict:
     from memgym.trainers.base import deep_merge
 
     merged = deep_merge(cfg.env.kwargs, cfg.env.eval_kwargs)
-    kwargs = {k: merged.get(k) for k in ("max_entries", "top_k", "numbered_candidates")}
-    return {**kwargs, "word_counts": bool(merged.get("word_counts"))}  # the prompt the manager was trained on
+    # word_counts: the prompt the manager was trained on
+    return {k: merged.get(k) for k in ("max_entries", "top_k", "numbered_candidates", "word_counts")}
 
 
 def evaluate(data: Path, models: dict[str, Path | None], budget: int | None, cfg, args: argparse.Namespace) -> dict:
